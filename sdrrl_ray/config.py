@@ -1,0 +1,467 @@
+"""Typed, frozen configuration for every phase, loaded from YAML with ``key=value`` overrides.
+
+Defaults live here and only here. :func:`load_config` reads a YAML file, applies overrides
+(values parsed as YAML: ``languages.targets=[ja,th]``), rejects unknown keys by name and runs the
+cross-field checks (languages against the registry and each configured component).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.util
+import json
+import os
+from dataclasses import dataclass, field, fields
+from typing import Any, Optional, Union, get_args, get_origin, get_type_hints
+
+import yaml
+
+from sdrrl_ray import languages as langs
+from sdrrl_ray.errors import ConfigError, UserError
+
+SUBSETS = ("LL", "TL", "LT", "TT", "mt", "comp")
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    path: str = ""  # instruction file: local path or fsspec URL (s3://, gs://, file://)
+    format: str = "auto"  # auto | alpaca | jsonl | dolly | sharegpt | parquet
+    limit: Optional[int] = None  # keep the first N records (after reading, before rejects)
+    id_field: str = "auto"  # column holding a stable id; auto: id / item_id / example_id if present
+    max_chars: int = 20000  # longer questions or answers are rejected (reason too_long)
+    license: str = "auto"  # licence the outputs inherit; auto: guessed from the file name, else unknown
+
+    def __post_init__(self):
+        _one_of("data.format", self.format, ("auto", "alpaca", "jsonl", "dolly", "sharegpt", "parquet"))
+        _positive("data.max_chars", self.max_chars)
+        if self.limit is not None:
+            _positive("data.limit", self.limit)
+
+
+@dataclass(frozen=True)
+class LanguagesConfig:
+    source: str = "en"
+    targets: tuple[str, ...] = ("ja",)
+
+
+@dataclass(frozen=True)
+class AnswerConfig:
+    mode: str = "mixed"  # mixed: gold or self with p_self; gold: gold only; self: the model's own only
+    p_self: float = 0.5  # probability of the model's own answer in mixed mode (paper: equal sampling)
+
+    def __post_init__(self):
+        _one_of("answer.mode", self.mode, ("mixed", "gold", "self"))
+        if not 0.0 <= self.p_self <= 1.0:
+            raise ConfigError([f"answer.p_self={self.p_self} must be in [0, 1]"])
+
+
+@dataclass(frozen=True)
+class ActorPoolConfig:
+    min_actors: int = 1
+    max_actors: int = 1
+    num_cpus: float = 1.0
+    num_gpus: float = 0.0
+    batch_size: int = 16
+    resources: dict = field(default_factory=dict)  # custom resources pinning the pool to a node type
+
+    def __post_init__(self):
+        _positive("min_actors", self.min_actors)
+        if self.max_actors < self.min_actors:
+            raise ConfigError([f"max_actors={self.max_actors} is below min_actors={self.min_actors}"])
+        _positive("batch_size", self.batch_size)
+
+
+@dataclass(frozen=True)
+class GenerateConfig:
+    engine: str = "hf"  # hf (transformers generate; CPU or GPU) | vllm
+    model: str = ""  # local folder, s3:// URL, or hub id on a cluster with hub access; "demo" = the built-in tiny model
+    generate_all: bool = False  # True: answer every item, not only those whose chosen answer is the model's
+    max_new_tokens: int = 256
+    temperature: float = 0.0  # 0 = greedy (the default, deterministic)
+    top_p: float = 1.0
+    repetition_penalty: float = 1.0
+    seed: Optional[int] = None  # sampling seed; None = the run's seed
+    system_prompt: Optional[str] = None
+    max_prompt_tokens: int = 1024  # longer prompts are rejected (reason prompt_too_long)
+    dtype: str = "auto"  # auto: bfloat16 on GPU, float32 on CPU
+    trust_remote_code: bool = False
+    tensor_parallel_size: int = 1  # vllm only
+    gpu_memory_utilization: float = 0.9  # vllm only
+    max_model_len: Optional[int] = None  # vllm only
+    engine_kwargs: dict = field(default_factory=dict)  # extra vllm.LLM / from_pretrained kwargs
+    pool: ActorPoolConfig = field(default_factory=ActorPoolConfig)
+
+    def __post_init__(self):
+        _one_of("generate.engine", self.engine, ("hf", "vllm"))
+        _positive("generate.max_new_tokens", self.max_new_tokens)
+        if self.temperature < 0:
+            raise ConfigError([f"generate.temperature={self.temperature} must be >= 0 (0 = greedy)"])
+
+
+@dataclass(frozen=True)
+class TranslateConfig:
+    backend: str = "ct2"  # ct2 (CTranslate2) | hf (transformers seq2seq) | llm (prompted, through generate.engine)
+    model: str = ""  # HF folder (converted for ct2 on first use) or an already converted CTranslate2 folder
+    family: str = "auto"  # auto | nllb | m2m100 | marian: which language codes the model uses
+    beam_size: int = 4  # paper: NLLB-200-3.3B, beam 4
+    max_input_tokens: int = 256  # sentences are split and packed up to this length
+    max_decoding_length: int = 512
+    compute_type: str = "auto"  # auto: int8 on CPU, float16 on GPU (ct2)
+    segment: bool = True  # split long texts into sentences and reassemble
+    pool: ActorPoolConfig = field(default_factory=lambda: ActorPoolConfig(batch_size=32))
+
+    def __post_init__(self):
+        _one_of("translate.backend", self.backend, ("ct2", "hf", "llm"))
+        _one_of("translate.family", self.family, ("auto", "nllb", "m2m100", "marian"))
+        _positive("translate.beam_size", self.beam_size)
+
+
+@dataclass(frozen=True)
+class QEConfig:
+    enabled: bool = False
+    threshold: float = 0.8  # paper: CometKiwi < 0.8 rejected
+    model: str = "Unbabel/wmt22-cometkiwi-da"
+    python: Optional[str] = None  # python of a separate environment that has unbabel-comet
+    url: Optional[str] = None  # or an HTTP scoring service
+    batch_size: int = 32
+
+
+@dataclass(frozen=True)
+class FilterConfig:
+    langid: bool = True
+    langid_min_share: float = 0.5  # script share for languages identified by script (Khmer)
+    rules: bool = True
+    min_length_ratio: float = 0.2  # bounds on len(translation)/len(source), scaled per script
+    max_length_ratio: float = 5.0
+    max_repeat_ngram: int = 4  # an n-gram repeated more than this many times in a row is a loop
+    qe: QEConfig = field(default_factory=QEConfig)
+
+
+@dataclass(frozen=True)
+class CodeSwitchConfig:
+    enabled: bool = True
+    p: float = 0.15  # paper: each dictionary word replaced with p = 0.15
+    dictionaries: str = ""  # folder with MUSE-format files <src>-<tgt>.txt (MUSE codes: nb is "no")
+    max_ngram: int = 4  # longest dictionary entry (in words) matched for spaced scripts
+
+    def __post_init__(self):
+        if not 0.0 <= self.p <= 1.0:
+            raise ConfigError([f"code_switch.p={self.p} must be in [0, 1]"])
+
+
+@dataclass(frozen=True)
+class ParallelConfig:
+    enabled: bool = True
+    paths: dict = field(default_factory=dict)  # target iso -> TSV (Tatoeba layout or 2 columns) or JSONL
+    n_pairs: int = 1000  # paper: 1,000 OPUS-100 pairs per language
+    tasks: tuple[str, ...] = ("mt", "comp")
+
+
+@dataclass(frozen=True)
+class TransferConfig:
+    subsets: tuple[str, ...] = SUBSETS  # which subsets to emit
+
+    def __post_init__(self):
+        bad = [s for s in self.subsets if s not in SUBSETS]
+        if bad:
+            raise ConfigError([f"transfer.subsets has unknown {bad}; choose from {list(SUBSETS)}"])
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    model: str = ""  # model to fine-tune; empty = generate.model (self-distillation)
+    per_target: bool = True  # one model per target language (paper); False: one multi-target model
+    epochs: int = 4
+    early_stopping_patience: int = 1  # epochs without held-out improvement before stopping
+    heldout_fraction: float = 0.05  # share of item_ids held out for early stopping
+    learning_rate: float = 2e-5
+    lr_schedule: str = "cosine"  # cosine | linear | constant
+    warmup_ratio: float = 0.03
+    weight_decay: float = 0.0
+    micro_batch_size: int = 4
+    grad_accum: int = 1
+    global_batch_size: Optional[int] = None  # checked: micro x accum x world
+    max_length: int = 1024
+    packing: bool = False
+    loss_weighting: str = "eq6"  # eq6 (1/|D_d| per subset, paper Eq. 6) | mean
+    zero_stage: int = 3
+    precision: str = "auto"  # auto: bf16 on GPU, fp32 on CPU
+    activation_checkpointing: bool = False
+    offload_optimizer: bool = False
+    offload_params: bool = False
+    lora: dict = field(default_factory=dict)  # peft LoraConfig kwargs; empty = full fine-tuning
+    num_workers: int = 2
+    use_gpu: bool = False
+    resources_per_worker: dict = field(default_factory=dict)
+    checkpoint_every_steps: int = 0  # 0: each epoch only
+    num_to_keep: int = 2
+    max_failures: int = 0
+    storage_path: str = ""  # shared storage (s3:// or NFS) for checkpoints; empty = OUT/checkpoints
+
+    def __post_init__(self):
+        _one_of("train.loss_weighting", self.loss_weighting, ("eq6", "mean"))
+        _one_of("train.lr_schedule", self.lr_schedule, ("cosine", "linear", "constant"))
+        _one_of("train.precision", self.precision, ("auto", "bf16", "fp32"))
+        _one_of("train.zero_stage", self.zero_stage, (0, 1, 2, 3))
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    tasks: tuple[str, ...] = ("belebele", "flores", "xlsum", "mkqa", "ner", "offtarget", "alignment")
+    data_dir: str = ""  # folder with each benchmark's released files
+    models: dict = field(default_factory=dict)  # name -> model folder; empty = base + trained
+    limit: Optional[int] = None  # items per task and language
+    shots: int = 0
+    max_new_tokens: int = 128
+    engine: str = "hf"
+
+    def __post_init__(self):
+        allowed = ("belebele", "flores", "xlsum", "mkqa", "ner", "offtarget", "alignment")
+        bad = [t for t in self.tasks if t not in allowed]
+        if bad:
+            raise ConfigError([f"eval.tasks has unknown {bad}; choose from {list(allowed)}"])
+
+
+@dataclass(frozen=True)
+class RayConfig:
+    address: Optional[str] = None  # None: connect to a running cluster if any, else start a local one
+    num_cpus: Optional[int] = None  # only for a local instance
+    timeout_s: int = 0  # 0: none
+
+
+@dataclass(frozen=True)
+class Config:
+    out_dir: str = "out"
+    seed: int = 0
+    rows_per_file: int = 1024  # rows bundled per output Parquet part (also the unit of resume)
+    data: DataConfig = field(default_factory=DataConfig)
+    languages: LanguagesConfig = field(default_factory=LanguagesConfig)
+    answer: AnswerConfig = field(default_factory=AnswerConfig)
+    generate: GenerateConfig = field(default_factory=GenerateConfig)
+    translate: TranslateConfig = field(default_factory=TranslateConfig)
+    filter: FilterConfig = field(default_factory=FilterConfig)
+    code_switch: CodeSwitchConfig = field(default_factory=CodeSwitchConfig)
+    parallel: ParallelConfig = field(default_factory=ParallelConfig)
+    transfer: TransferConfig = field(default_factory=TransferConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+    ray: RayConfig = field(default_factory=RayConfig)
+
+    def to_dict(self) -> dict:
+        return _jsonable(dataclasses.asdict(self))
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
+
+
+# --------------------------------------------------------------------------------------------
+# loading
+
+
+def _one_of(name: str, value: Any, allowed: tuple) -> None:
+    if value not in allowed:
+        raise ConfigError([f"{name}={value!r} is not one of {list(allowed)}"])
+
+
+def _positive(name: str, value: Any) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+        raise ConfigError([f"{name}={value!r} must be a positive integer"])
+
+
+def _jsonable(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        return {k: _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v) for v in obj]
+    return obj
+
+
+def parse_overrides(overrides: list[str] | tuple[str, ...]) -> dict:
+    """Turn ``["a.b=1", "c=[x,y]"]`` into a nested dict; values parsed as YAML."""
+    nested: dict = {}
+    for item in overrides:
+        if "=" not in item:
+            raise ConfigError([f"override {item!r} is not key=value (example: seed=3)"])
+        key, raw = item.split("=", 1)
+        key = key.strip().lstrip("-")
+        try:
+            value = yaml.safe_load(raw) if raw != "" else ""
+        except yaml.YAMLError as exc:
+            raise ConfigError([f"override {item!r}: value does not parse as YAML ({exc.problem})"]) from None
+        node = nested
+        parts = key.split(".")
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise ConfigError([f"override {item!r} conflicts with another override of {part}"])
+        node[parts[-1]] = value
+    return nested
+
+
+def _deep_merge(base: dict, extra: dict) -> dict:
+    out = dict(base)
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict) and key not in _FREE_DICT_KEYS:
+            out[key] = _deep_merge(out[key], value)
+        elif isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = {**out[key], **value}
+        else:
+            out[key] = value
+    return out
+
+
+# dict-valued fields whose keys are free (not part of the schema)
+_FREE_DICT_KEYS = {"resources", "engine_kwargs", "paths", "lora", "resources_per_worker", "models"}
+
+
+def _build(cls: type, data: Any, prefix: str, problems: list[str]) -> Any:
+    if not isinstance(data, dict):
+        problems.append(f"{prefix or 'config'} must be a mapping, got {type(data).__name__}")
+        return cls()
+    hints = get_type_hints(cls)
+    names = {f.name for f in fields(cls)}
+    for key in data:
+        if key not in names:
+            where = f"{prefix}.{key}" if prefix else key
+            problems.append(f"unknown config key '{where}' (known here: {', '.join(sorted(names))})")
+    kwargs = {}
+    for f in fields(cls):
+        if f.name not in data:
+            continue
+        where = f"{prefix}.{f.name}" if prefix else f.name
+        kwargs[f.name] = _coerce(hints[f.name], data[f.name], where, problems)
+    try:
+        return cls(**kwargs)
+    except ConfigError as exc:
+        problems.extend(exc.problems)
+        return cls()
+
+
+def _coerce(tp: Any, value: Any, where: str, problems: list[str]) -> Any:
+    origin = get_origin(tp)
+    if dataclasses.is_dataclass(tp):
+        return _build(tp, value, where, problems)
+    if origin is Union:
+        args = [a for a in get_args(tp) if a is not type(None)]
+        if value is None:
+            return None
+        return _coerce(args[0], value, where, problems)
+    if origin is tuple:
+        if isinstance(value, str):
+            value = [value]
+        if not isinstance(value, (list, tuple)):
+            problems.append(f"{where} must be a list, got {value!r}")
+            return ()
+        return tuple(value)
+    if origin is dict or tp is dict:
+        if value is None:
+            return {}
+        if not isinstance(value, dict):
+            problems.append(f"{where} must be a mapping, got {value!r}")
+            return {}
+        return dict(value)
+    if tp is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if tp is str and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return str(value)
+    if tp in (int, float, str, bool) and not isinstance(value, tp):
+        problems.append(f"{where} must be {tp.__name__}, got {value!r}")
+        return None
+    if tp is int and isinstance(value, bool):
+        problems.append(f"{where} must be int, got {value!r}")
+    return value
+
+
+def from_dict(data: dict) -> Config:
+    """Build a :class:`Config` from a nested dict, collecting every problem before raising."""
+    problems: list[str] = []
+    cfg = _build(Config, data, "", problems)
+    if problems:
+        raise ConfigError(problems)
+    check(cfg)
+    return cfg
+
+
+def load_config(path: str | os.PathLike | None, overrides: list[str] | tuple[str, ...] = ()) -> Config:
+    """Read YAML ``path`` (or nothing), apply ``key=value`` overrides and validate."""
+    data: dict = {}
+    if path:
+        path = os.fspath(path)
+        if not os.path.exists(path):
+            raise UserError(f"config file {path} does not exist; pass an existing YAML file (see jobs/configs/)")
+        with open(path, encoding="utf-8") as fh:
+            try:
+                data = yaml.safe_load(fh) or {}
+            except yaml.YAMLError as exc:
+                raise UserError(f"config file {path} is not valid YAML: {exc}") from None
+        if not isinstance(data, dict):
+            raise UserError(f"config file {path} must hold a mapping at the top level")
+        data = _resolve_relative_paths(data, os.path.dirname(os.path.abspath(path)))
+    data = _deep_merge(data, parse_overrides(list(overrides)))
+    return from_dict(data)
+
+
+def _resolve_relative_paths(data: dict, base: str) -> dict:
+    """Paths in a config file that start with ``./`` or ``../`` are relative to the file."""
+
+    def fix(value: Any) -> Any:
+        if isinstance(value, str) and (value.startswith("./") or value.startswith("../")):
+            return os.path.normpath(os.path.join(base, value))
+        if isinstance(value, dict):
+            return {k: fix(v) for k, v in value.items()}
+        return value
+
+    return fix(data)
+
+
+def vllm_available() -> bool:
+    return importlib.util.find_spec("vllm") is not None
+
+
+def check(cfg: Config) -> None:
+    """Cross-field checks: languages against the registry and every configured component."""
+    problems: list[str] = []
+    src = cfg.languages.source
+    if src not in langs.SOURCES:
+        problems.append(
+            f"languages.source={src!r} is not a supported source language (supported: {', '.join(langs.SOURCES)})"
+        )
+    if not cfg.languages.targets:
+        problems.append("languages.targets is empty; name at least one target, e.g. languages.targets=[ja]")
+    family = translate_family(cfg)
+    for iso in cfg.languages.targets:
+        if iso not in langs.PIPELINE_LANGUAGES:
+            problems.append(
+                f"languages.targets has unknown language '{iso}' "
+                f"(supported: {', '.join(langs.PAPER_TARGETS)})"
+            )
+            continue
+        if iso == src:
+            problems.append(f"languages.targets contains the source language '{iso}'")
+        components = [f"translate:{family}"] + [f"eval:{t}" for t in cfg.eval.tasks]
+        for component in components:
+            try:
+                langs.check_supported(iso, component)
+            except langs.UnsupportedLanguage as exc:
+                problems.append(str(exc))
+    if cfg.generate.engine == "vllm" and not vllm_available():
+        problems.append(
+            "generate.engine=vllm but the vllm package is not importable in this environment; "
+            "install it (pip install 'sdrrl-ray[vllm]' on a GPU machine) or set generate.engine=hf"
+        )
+    if problems:
+        raise ConfigError(problems)
+
+
+def translate_family(cfg: Config) -> str:
+    """The language-code family the translation model uses."""
+    if cfg.translate.backend == "llm":
+        return "llm"
+    if cfg.translate.family != "auto":
+        return cfg.translate.family
+    name = os.path.basename(cfg.translate.model.rstrip("/")).lower()
+    if "m2m" in name:
+        return "m2m100"
+    if "marian" in name or "opus-mt" in name:
+        return "marian"
+    return "nllb"

@@ -1,0 +1,170 @@
+"""`sdrrl transfer-set` on real local Ray with the project's tiny model (ingest -> answer choice -> generate)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+
+import pyarrow.compute as pc
+import pytest
+
+from sdrrl_ray.config import load_config
+from sdrrl_ray.sink import REJECTS, read_output
+from sdrrl_ray.transfer_set import run_transfer_set
+from tests.conftest import ALPACA, ROOT, sdrrl_cmd, write_jsonl
+
+DEMO = os.path.join(ROOT, "jobs", "configs", "demo.yaml")
+MODEL_COLUMNS = {"generated_answer", "gen_output_tokens", "gen_finish_reason", "gen_cached", "answer"}
+
+
+def engine_param():
+    return [pytest.param("hf", id="hf"), pytest.param("vllm", id="vllm", marks=pytest.mark.vllm)]
+
+
+def overrides(out, engine="hf", *extra):
+    vllm = ["generate.pool.num_cpus=1", "generate.max_model_len=256"] if engine == "vllm" else []
+    return [
+        f"out_dir={out}",
+        f"data.path={ALPACA}",
+        "data.limit=200",
+        f"generate.engine={engine}",
+        "generate.max_new_tokens=24",
+        "rows_per_file=32",
+        *vllm,
+        *extra,
+    ]
+
+
+def kept(out):
+    return read_output(str(out), "transfer_set").sort_by("item_id")
+
+
+def check_accounting(manifest, out):
+    assert manifest["rows_in"] == manifest["rows_out"] + manifest["rows_rejected"]
+    for name, s in manifest["stages"].items():
+        assert s["in"] - s["rejected"] == s["out"] / s["fanout"], name
+    rejects = read_output(str(out), REJECTS)
+    n_rejects = rejects.num_rows if rejects is not None else 0
+    assert kept(out).num_rows + n_rejects == manifest["rows_in"]
+
+
+@pytest.mark.timeout(600)
+@pytest.mark.parametrize("engine", engine_param())
+def test_200_alpaca_rows(ray_local, demo_model, tmp_path, engine):
+    cfg = load_config(DEMO, overrides(tmp_path / "a", engine))
+    manifest = run_transfer_set(cfg)
+    assert manifest["rows_in"] == 200
+    check_accounting(manifest, tmp_path / "a")
+    table = kept(tmp_path / "a")
+    rows = table.to_pylist()
+    selves = [r for r in rows if r["answer_source"] == "self"]
+    golds = [r for r in rows if r["answer_source"] == "gold"]
+    assert 60 < len(selves) and 60 < len(golds)
+    assert all(r["answer"] == r["generated_answer"] and r["answer"].strip() for r in selves)
+    assert all(r["answer"] == r["gold_answer"] and r["generated_answer"] is None for r in golds)
+    assert all(r["gen_output_tokens"] > 0 for r in selves)
+    assert manifest["stages"]["generate"]["unit"] == "item"
+    assert manifest["provenance"]["inputs"][0]["sha256"]
+    assert manifest["versions"]["ray"] and "CC BY-NC" in " ".join(manifest["licences"])
+
+    # determinism: a second run into a fresh folder gives the same rows
+    again = run_transfer_set(load_config(DEMO, overrides(tmp_path / "b", engine)))
+    assert again["rows_out"] == manifest["rows_out"]
+    assert kept(tmp_path / "b").drop_columns(["gen_cached"]).equals(table.drop_columns(["gen_cached"]))
+
+    # a finished run re-run does no work and writes nothing
+    before = sorted(os.listdir(tmp_path / "a" / "transfer_set"))
+    run_transfer_set(cfg)
+    assert sorted(os.listdir(tmp_path / "a" / "transfer_set")) == before
+
+
+@pytest.mark.timeout(600)
+def test_other_targets_reuse_saved_generations(ray_local, demo_model, tmp_path):
+    out = tmp_path / "a"
+    run_transfer_set(load_config(DEMO, overrides(out, "hf", "data.limit=40", "languages.targets=[ja]")))
+    # another target in the same OUT: a new run (new fingerprint) needs a new folder for its rows, but
+    # the saved answers under OUT/generations are keyed by model + decoding only
+    gens = os.listdir(out / "generations")
+    assert len(gens) == 1
+    import shutil
+
+    shutil.rmtree(out / "transfer_set"), shutil.rmtree(out / "rejects"), os.remove(out / "run.json"), os.remove(out / "manifest.json")
+    manifest = run_transfer_set(load_config(DEMO, overrides(out, "hf", "data.limit=40", "languages.targets=[th]")))
+    table = kept(out)
+    selves = pc.equal(table.column("answer_source"), "self")
+    assert pc.all(pc.filter(table.column("gen_cached"), selves)).as_py()
+    assert os.listdir(out / "generations") == gens
+    assert manifest["rows_in"] == 40
+
+
+@pytest.mark.timeout(600)
+def test_resume_after_kill(demo_model, tmp_path):
+    args = overrides(tmp_path / "killed", "hf", "generate.max_new_tokens=48", "rows_per_file=16", "generate.pool.batch_size=8")
+    proc = subprocess.Popen(sdrrl_cmd("transfer-set", DEMO, *args), start_new_session=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    commits = tmp_path / "killed" / ".commits"
+    deadline = time.time() + 300
+    while time.time() < deadline and proc.poll() is None:
+        if commits.exists() and len(os.listdir(commits)) >= 2:
+            break
+        time.sleep(0.05)
+    assert proc.poll() is None, "the run finished before it could be killed"
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    partial = read_output(str(tmp_path / "killed"), "transfer_set")
+    assert partial is not None and 0 < partial.num_rows < 200
+
+    done = subprocess.run(sdrrl_cmd("transfer-set", DEMO, *args), capture_output=True, text=True, timeout=400)
+    assert done.returncode == 0, done.stderr[-2000:]
+    full = subprocess.run(sdrrl_cmd("transfer-set", DEMO, *overrides(tmp_path / "clean", "hf", "generate.max_new_tokens=48", "rows_per_file=16", "generate.pool.batch_size=8")),
+                          capture_output=True, text=True, timeout=400)
+    assert full.returncode == 0, full.stderr[-2000:]
+
+    resumed, clean = kept(tmp_path / "killed"), kept(tmp_path / "clean")
+    ids = resumed.column("item_id").to_pylist()
+    assert len(ids) == len(set(ids)) == clean.num_rows
+    assert ids == clean.column("item_id").to_pylist()
+    stable = [c for c in clean.column_names if c not in MODEL_COLUMNS]
+    assert resumed.select(stable).equals(clean.select(stable))
+    assert "rows_in=200" in done.stdout
+
+
+def run_cli(*args, timeout=300):
+    return subprocess.run(sdrrl_cmd(*args), capture_output=True, text=True, timeout=timeout, cwd=ROOT)
+
+
+@pytest.mark.timeout(300)
+def test_cli_user_errors_exit_2_with_one_line(tmp_path):
+    (tmp_path / "broken.json").write_text('[{"instruction": "a", ')
+    res = run_cli("transfer-set", DEMO, f"out_dir={tmp_path / 'o'}", f"data.path={tmp_path / 'broken.json'}")
+    assert res.returncode == 2
+    assert res.stderr.strip().splitlines()[-1].startswith("sdrrl: error: input") and "broken.json" in res.stderr
+    assert "Traceback" not in res.stderr
+
+    res = run_cli("transfer-set", DEMO, "generate.tempreature=1")
+    assert res.returncode == 2 and "generate.tempreature" in res.stderr and "Traceback" not in res.stderr
+
+    res = run_cli("transfer-set", str(tmp_path / "missing.yaml"))
+    assert res.returncode == 2 and "missing.yaml" in res.stderr
+
+
+@pytest.mark.timeout(600)
+def test_hostile_jsonl_through_the_plan(ray_local, demo_model, tmp_path):
+    path = write_jsonl(
+        tmp_path / "hostile.jsonl",
+        [
+            {"instruction": "Name a colour.", "output": "Blue."},
+            "{broken",
+            {"instruction": "", "output": "x"},
+            {"instruction": "Name a colour.", "output": "Blue."},
+            {"instruction": ["list"], "output": "x"},
+            {"instruction": "Count to three.", "output": "One, two, three."},
+        ],
+    )
+    manifest = run_transfer_set(load_config(DEMO, [f"out_dir={tmp_path / 'o'}", f"data.path={path}", "answer.mode=gold"]))
+    assert manifest["rows_in"] == 6 and manifest["rows_out"] == 2 and manifest["rows_rejected"] == 4
+    assert manifest["reject_reasons"] == {"duplicate_id": 1, "empty_field": 1, "invalid_json": 1, "wrong_type": 1}
+    rejects = read_output(str(tmp_path / "o"), REJECTS).to_pylist()
+    assert sorted(r["line"] for r in rejects) == [2, 3, 4, 5]
