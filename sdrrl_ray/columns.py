@@ -35,6 +35,8 @@ TYPES: dict[str, pa.DataType] = {
     "gen_finish_reason": pa.string(),
     "gen_cached": pa.bool_(),
     "n_switched": pa.int64(),
+    "switch_candidates": pa.int64(),
+    "switch_dict": pa.string(),
 }
 
 
