@@ -35,6 +35,20 @@ TYPES: dict[str, pa.DataType] = {
     "gen_finish_reason": pa.string(),
     "gen_cached": pa.bool_(),
     "n_switched": pa.int64(),
+    # translate (sdrrl_ray/translate/stage.py) and filter (sdrrl_ray/filters/stage.py)
+    "question_src": pa.string(),
+    "answer_src": pa.string(),
+    "question_tgt": pa.string(),
+    "answer_tgt": pa.string(),
+    "translate_error": pa.string(),
+    "question_ok": pa.bool_(),
+    "answer_ok": pa.bool_(),
+    "question_reason": pa.string(),
+    "answer_reason": pa.string(),
+    "question_detail": pa.string(),
+    "answer_detail": pa.string(),
+    "question_qe": pa.float64(),
+    "answer_qe": pa.float64(),
     "switch_candidates": pa.int64(),
     "switch_dict": pa.string(),
 }
@@ -47,7 +61,8 @@ def to_arrow(batch: dict) -> pa.Table:
             arr = values
         else:
             if isinstance(values, np.ndarray) and values.dtype != object:
-                arr = pa.array(values)
+                # from_pandas: NaN is null (Ray hands nullable int columns to numpy as float + NaN)
+                arr = pa.array(values, from_pandas=True)
             else:
                 arr = pa.array(list(values), type=TYPES.get(name))
             if name in TYPES and arr.type != TYPES[name]:

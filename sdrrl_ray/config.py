@@ -76,6 +76,7 @@ class GenerateConfig:
     engine: str = "hf"  # hf (transformers generate; CPU or GPU) | vllm
     model: str = ""  # local folder, s3:// URL, or hub id on a cluster with hub access; "demo" = the built-in tiny model
     generate_all: bool = False  # True: answer every item, not only those whose chosen answer is the model's
+    cache_dir: str = ""  # saved answers (shared by per-target jobs); empty = OUT/generations
     max_new_tokens: int = 256
     temperature: float = 0.0  # 0 = greedy (the default, deterministic)
     top_p: float = 1.0

@@ -142,6 +142,8 @@ def guess_licence(files: list[InputFile], configured: str) -> str:
         return configured
     names = " ".join(os.path.basename(f.path).lower() for f in files)
     found = [lic for key, lic in LICENCE_HINTS.items() if key in names]
+    if any(os.path.join("sdrrl_ray", "demo", "data") in f.path for f in files):
+        found.append("Apache-2.0 (demo data written for sdrrl-ray)")
     return "; ".join(found) if found else "unknown (set data.license)"
 
 

@@ -30,7 +30,10 @@ def _conform(table: pa.Table, schema: pa.Schema) -> pa.Table:
     cols = []
     for field in schema:
         if field.name in table.column_names:
-            cols.append(table.column(field.name).cast(field.type))
+            col = table.column(field.name)
+            if pa.types.is_floating(col.type) and not pa.types.is_floating(field.type):
+                col = pc.if_else(pc.is_nan(col), pa.scalar(None, col.type), col)  # NaN from numpy means null
+            cols.append(col.cast(field.type))
         else:
             cols.append(pa.nulls(table.num_rows, type=field.type))
     return pa.Table.from_arrays(cols, schema=schema)

@@ -1,4 +1,8 @@
-"""`sdrrl transfer-set` on real local Ray with the project's tiny model (ingest -> answer choice -> generate)."""
+"""`sdrrl transfer-set` on real local Ray with the project's tiny model: ingest -> answer choice -> generate.
+
+These runs keep the LL subset only (no translation), which is what the generation engines need to
+be tested on; the full transfer set is tested in test_transfer_set_full.py.
+"""
 
 from __future__ import annotations
 
@@ -16,7 +20,8 @@ from sdrrl_ray.transfer_set import run_transfer_set
 from tests.conftest import ALPACA, ROOT, sdrrl_cmd, write_jsonl
 
 DEMO = os.path.join(ROOT, "jobs", "configs", "demo.yaml")
-MODEL_COLUMNS = {"generated_answer", "gen_output_tokens", "gen_finish_reason", "gen_cached", "answer"}
+MODEL_COLUMNS = {"gen_cached", "answer"}
+GENERATION_ONLY = ["transfer.subsets=[LL]", "parallel.enabled=false", "code_switch.enabled=false", "languages.targets=[ja]"]
 
 
 def engine_param():
@@ -32,13 +37,21 @@ def overrides(out, engine="hf", *extra):
         f"generate.engine={engine}",
         "generate.max_new_tokens=24",
         "rows_per_file=32",
+        *GENERATION_ONLY,
         *vllm,
         *extra,
     ]
 
 
 def kept(out):
-    return read_output(str(out), "transfer_set").sort_by("item_id")
+    return read_output(str(out), "transfer_set").sort_by("id")
+
+
+def generations(out):
+    """item_id -> saved generated answer (the generation cache under OUT/generations)."""
+    (key,) = os.listdir(os.path.join(out, "generations"))
+    table = read_output(os.path.join(out, "generations"), key)
+    return dict(zip(table.column("item_id").to_pylist(), table.column("generated_answer").to_pylist()))
 
 
 def check_accounting(manifest, out):
@@ -59,13 +72,15 @@ def test_200_alpaca_rows(ray_local, demo_model, tmp_path, engine):
     check_accounting(manifest, tmp_path / "a")
     table = kept(tmp_path / "a")
     rows = table.to_pylist()
+    assert {r["subset"] for r in rows} == {"LL"} and all(r["question_lang"] == r["answer_lang"] == "en" for r in rows)
     selves = [r for r in rows if r["answer_source"] == "self"]
     golds = [r for r in rows if r["answer_source"] == "gold"]
     assert 60 < len(selves) and 60 < len(golds)
-    assert all(r["answer"] == r["generated_answer"] and r["answer"].strip() for r in selves)
-    assert all(r["answer"] == r["gold_answer"] and r["generated_answer"] is None for r in golds)
-    assert all(r["gen_output_tokens"] > 0 for r in selves)
+    saved = generations(tmp_path / "a")
+    assert all(r["answer"] == saved[r["item_id"]] and r["answer"].strip() for r in selves)
+    assert not any(r["item_id"] in saved for r in golds)  # gold items are not generated
     assert manifest["stages"]["generate"]["unit"] == "item"
+    assert manifest["subsets"]["LL"] == len(rows)
     assert manifest["provenance"]["inputs"][0]["sha256"]
     assert manifest["versions"]["ray"] and "CC BY-NC" in " ".join(manifest["licences"])
 
@@ -82,32 +97,29 @@ def test_200_alpaca_rows(ray_local, demo_model, tmp_path, engine):
 
 @pytest.mark.timeout(600)
 def test_other_targets_reuse_saved_generations(ray_local, demo_model, tmp_path):
-    out = tmp_path / "a"
-    run_transfer_set(load_config(DEMO, overrides(out, "hf", "data.limit=40", "languages.targets=[ja]")))
-    # another target in the same OUT: a new run (new fingerprint) needs a new folder for its rows, but
-    # the saved answers under OUT/generations are keyed by model + decoding only
-    gens = os.listdir(out / "generations")
-    assert len(gens) == 1
-    import shutil
-
-    shutil.rmtree(out / "transfer_set"), shutil.rmtree(out / "rejects"), os.remove(out / "run.json"), os.remove(out / "manifest.json")
-    manifest = run_transfer_set(load_config(DEMO, overrides(out, "hf", "data.limit=40", "languages.targets=[th]")))
-    table = kept(out)
+    """Per-target jobs share the saved answers (generate.cache_dir): the second target generates nothing."""
+    shared = f"generate.cache_dir={tmp_path / 'generations'}"
+    run_transfer_set(load_config(DEMO, overrides(tmp_path / "ja", "hf", "data.limit=40", shared, "languages.targets=[ja]")))
+    parts = sorted(os.listdir(tmp_path / "generations" / os.listdir(tmp_path / "generations")[0]))
+    manifest = run_transfer_set(load_config(DEMO, overrides(tmp_path / "th", "hf", "data.limit=40", shared, "languages.targets=[th]")))
+    table = kept(tmp_path / "th")
     selves = pc.equal(table.column("answer_source"), "self")
+    assert pc.sum(selves).as_py() > 0
     assert pc.all(pc.filter(table.column("gen_cached"), selves)).as_py()
-    assert os.listdir(out / "generations") == gens
-    assert manifest["rows_in"] == 40
+    assert sorted(os.listdir(tmp_path / "generations" / os.listdir(tmp_path / "generations")[0])) == parts
+    assert set(table.column("tgt_lang").to_pylist()) == {"th"} and manifest["rows_in"] == 40
 
 
 @pytest.mark.timeout(600)
 def test_resume_after_kill(demo_model, tmp_path):
-    args = overrides(tmp_path / "killed", "hf", "generate.max_new_tokens=48", "rows_per_file=16", "generate.pool.batch_size=8")
+    slow = ["generate.max_new_tokens=48", "rows_per_file=8", "generate.pool.batch_size=4", "generate.generate_all=true"]
+    args = overrides(tmp_path / "killed", "hf", *slow)
     proc = subprocess.Popen(sdrrl_cmd("transfer-set", DEMO, *args), start_new_session=True,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     commits = tmp_path / "killed" / ".commits"
     deadline = time.time() + 300
     while time.time() < deadline and proc.poll() is None:
-        if commits.exists() and len(os.listdir(commits)) >= 2:
+        if commits.exists() and len(os.listdir(commits)) >= 1:
             break
         time.sleep(0.05)
     assert proc.poll() is None, "the run finished before it could be killed"
@@ -118,14 +130,14 @@ def test_resume_after_kill(demo_model, tmp_path):
 
     done = subprocess.run(sdrrl_cmd("transfer-set", DEMO, *args), capture_output=True, text=True, timeout=400)
     assert done.returncode == 0, done.stderr[-2000:]
-    full = subprocess.run(sdrrl_cmd("transfer-set", DEMO, *overrides(tmp_path / "clean", "hf", "generate.max_new_tokens=48", "rows_per_file=16", "generate.pool.batch_size=8")),
+    full = subprocess.run(sdrrl_cmd("transfer-set", DEMO, *overrides(tmp_path / "clean", "hf", *slow)),
                           capture_output=True, text=True, timeout=400)
     assert full.returncode == 0, full.stderr[-2000:]
 
     resumed, clean = kept(tmp_path / "killed"), kept(tmp_path / "clean")
-    ids = resumed.column("item_id").to_pylist()
+    ids = resumed.column("id").to_pylist()
     assert len(ids) == len(set(ids)) == clean.num_rows
-    assert ids == clean.column("item_id").to_pylist()
+    assert ids == clean.column("id").to_pylist()
     stable = [c for c in clean.column_names if c not in MODEL_COLUMNS]
     assert resumed.select(stable).equals(clean.select(stable))
     assert "rows_in=200" in done.stdout
@@ -163,7 +175,7 @@ def test_hostile_jsonl_through_the_plan(ray_local, demo_model, tmp_path):
             {"instruction": "Count to three.", "output": "One, two, three."},
         ],
     )
-    manifest = run_transfer_set(load_config(DEMO, [f"out_dir={tmp_path / 'o'}", f"data.path={path}", "answer.mode=gold"]))
+    manifest = run_transfer_set(load_config(DEMO, [f"out_dir={tmp_path / 'o'}", f"data.path={path}", "answer.mode=gold", *GENERATION_ONLY]))
     assert manifest["rows_in"] == 6 and manifest["rows_out"] == 2 and manifest["rows_rejected"] == 4
     assert manifest["reject_reasons"] == {"duplicate_id": 1, "empty_field": 1, "invalid_json": 1, "wrong_type": 1}
     rejects = read_output(str(tmp_path / "o"), REJECTS).to_pylist()
