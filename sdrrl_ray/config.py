@@ -198,6 +198,12 @@ class TrainConfig:
     num_to_keep: int = 2
     max_failures: int = 0
     storage_path: str = ""  # shared storage (s3:// or NFS) for checkpoints; empty = OUT/checkpoints
+    # --- added with the training subpackage (sdrrl_ray/train) ---
+    max_grad_norm: float = 1.0  # gradient clipping on the whole accumulated gradient (0 = off)
+    export_dtype: str = "auto"  # auto: bf16 when trained in bf16, else fp32 (CPU); or bf16 | fp16 | fp32
+    report_interval_s: float = 2.0  # metric-only ray.train.report at most this often (Ray consumes ~1 report/2 s); every step goes to train_log.jsonl
+    resume_from: str = ""  # explicit checkpoint folder to start from; empty = the run's own latest checkpoint, if any
+    tokenize_pool: ActorPoolConfig = field(default_factory=lambda: ActorPoolConfig(batch_size=256))  # Ray Data tokenization stage
 
     def __post_init__(self):
         _one_of("train.loss_weighting", self.loss_weighting, ("eq6", "mean"))
@@ -215,12 +221,46 @@ class EvalConfig:
     shots: int = 0
     max_new_tokens: int = 128
     engine: str = "hf"
+    # --- added with the evaluation suite (sdrrl_ray/evaluation) ---
+    baseline: str = ""  # model row the report's deltas are taken against; empty: "base" if evaluated, else the first
+    predictions: str = ""  # folder of saved prediction JSONL files to score without running a model (score-only)
+    task_max_new_tokens: dict = field(default_factory=dict)  # task -> max_new_tokens, overriding max_new_tokens
+    prompts: dict = field(default_factory=dict)  # task -> prompt template overriding the task's default
+    max_prompt_tokens: int = 1024  # longer prompts get their passage/article truncated (also capped by the model)
+    temperature: float = 0.0  # 0 = greedy (default); sampling is seeded per item from the run's seed
+    top_p: float = 1.0
+    belebele_mode: str = "loglik"  # loglik (option log-likelihood) | generate (answer extraction) | both
+    flores_split: str = "devtest"  # dev | devtest (flores200_dataset/<split>/<code>.<split>)
+    split: str = "test"  # XL-Sum and NER file split (<name>_<split>.jsonl, <lang>/<split>)
+    bleu_tokenize: str = "flores200"  # paper signature tok:flores200 (sacreBLEU SentencePiece model)
+    bleu_fallback: str = "auto"  # tokenizer when the flores200 model is unavailable; auto: char for unspaced scripts, else 13a
+    bleu_download: bool = True  # let sacreBLEU fetch the flores200 model when it is missing (needs network)
+    contamination: bool = True  # flag eval items that overlap OUT/transfer_set and data.path
+    contamination_ngram: int = 13  # word n-gram length (GPT-3 / lm-eval-harness decontamination)
+    contamination_char_ngram: int = 25  # character n-gram length for unspaced scripts (ja, th, zh, km)
+    plots: bool = True  # write PNG plots under OUT/plots
+    pool: ActorPoolConfig = field(default_factory=lambda: ActorPoolConfig(batch_size=8))  # inference actor pool
 
     def __post_init__(self):
         allowed = ("belebele", "flores", "xlsum", "mkqa", "ner", "offtarget", "alignment")
         bad = [t for t in self.tasks if t not in allowed]
         if bad:
             raise ConfigError([f"eval.tasks has unknown {bad}; choose from {list(allowed)}"])
+        _one_of("eval.engine", self.engine, ("hf", "vllm"))
+        _one_of("eval.belebele_mode", self.belebele_mode, ("loglik", "generate", "both"))
+        _one_of("eval.flores_split", self.flores_split, ("dev", "devtest"))
+        _positive("eval.max_new_tokens", self.max_new_tokens)
+        _positive("eval.max_prompt_tokens", self.max_prompt_tokens)
+        if self.shots < 0:
+            raise ConfigError([f"eval.shots={self.shots} must be >= 0"])
+        if self.temperature < 0:
+            raise ConfigError([f"eval.temperature={self.temperature} must be >= 0 (0 = greedy)"])
+        bad_tasks = [t for t in (*self.task_max_new_tokens, *self.prompts) if t not in allowed]
+        if bad_tasks:
+            raise ConfigError([f"eval.task_max_new_tokens/eval.prompts name unknown tasks {bad_tasks}; choose from {list(allowed)}"])
+        not_text = [t for t, v in self.prompts.items() if not isinstance(v, str)]
+        if not_text:
+            raise ConfigError([f"eval.prompts for {not_text} must be strings (quote templates that contain ': ' or braces)"])
 
 
 @dataclass(frozen=True)
@@ -228,6 +268,7 @@ class RayConfig:
     address: Optional[str] = None  # None: connect to a running cluster if any, else start a local one
     num_cpus: Optional[int] = None  # only for a local instance
     timeout_s: int = 0  # 0: none
+    gpu_release_timeout_s: int = 300  # jobs/full.py: wait this long for one phase's GPU actors to end before the next
 
 
 @dataclass(frozen=True)
@@ -439,12 +480,26 @@ def check(cfg: Config) -> None:
             continue
         if iso == src:
             problems.append(f"languages.targets contains the source language '{iso}'")
-        components = [f"translate:{family}"] + [f"eval:{t}" for t in cfg.eval.tasks]
-        for component in components:
+        try:
+            langs.check_supported(iso, f"translate:{family}")
+        except langs.UnsupportedLanguage as exc:
+            problems.append(str(exc))
+    # an eval task scores the targets it covers (XL-Sum has 6 of the paper's 14, as in the paper);
+    # one that covers none of them is a configuration mistake
+    known = [t for t in cfg.languages.targets if t in langs.PIPELINE_LANGUAGES]
+    for task in cfg.eval.tasks:
+        covered = []
+        for iso in known:
             try:
-                langs.check_supported(iso, component)
-            except langs.UnsupportedLanguage as exc:
-                problems.append(str(exc))
+                langs.check_supported(iso, f"eval:{task}")
+                covered.append(iso)
+            except langs.UnsupportedLanguage:
+                pass
+        if known and not covered:
+            problems.append(
+                f"languages {known} are not supported by eval:{task}; remove {task} from eval.tasks "
+                "or add a target it covers"
+            )
     if cfg.generate.engine == "vllm" and not vllm_available():
         problems.append(
             "generate.engine=vllm but the vllm package is not importable in this environment; "

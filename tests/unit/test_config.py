@@ -54,6 +54,9 @@ def test_unsupported_language_fails_naming_language_and_component():
         load_config(None, ["languages.targets=[cs]", "eval.tasks=[xlsum]"])
     with pytest.raises(ConfigError, match=r"'nb'.*eval:xlsum"):
         load_config(None, ["languages.targets=[nb]", "eval.tasks=[xlsum]"])
+    # a task scores the targets it covers: XL-Sum covers ja, not cs (as in the paper)
+    assert load_config(None, ["languages.targets=[cs,ja]", "eval.tasks=[xlsum,mkqa]"]).languages.targets == ("cs", "ja")
+
     with pytest.raises(ConfigError, match="languages.source"):
         load_config(None, ["languages.source=ja", "languages.targets=[th]", "eval.tasks=[belebele]"])
 

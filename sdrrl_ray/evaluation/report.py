@@ -1,0 +1,374 @@
+"""The evaluation report: ``OUT/report.json``, ``OUT/report.md`` and ``OUT/plots/*.png``.
+
+Tables are laid out like the paper's: one column per target language (paper codes: the NLLB
+language code's first part, e.g. JPN) plus AVG; one row per model, with the difference to the
+baseline model in parentheses; "target language" tables (the model for X evaluated on X) and
+"English" tables (the same model evaluated on English; FLORES: X->EN). A model trained for one
+target fills only that column. The Table 6 block gives NLU = BELEBELE accuracy and NLG = mean of
+FLORES BLEU (target: EN->X, English: X->EN), XL-SUM ROUGE-L and MKQA F1, each averaged over the
+languages the benchmark covers first (:mod:`.metrics.aggregate`).
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import math
+import os
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any, Optional
+
+from sdrrl_ray import languages
+from sdrrl_ray.evaluation.common import ENGLISH_SIDE, TARGET, mean
+from sdrrl_ray.evaluation.metrics.aggregate import nlg
+from sdrrl_ray.evaluation.tasks import TASKS, TITLES
+
+SIDE_TITLES = {TARGET: "target language", ENGLISH_SIDE: "English"}
+FLORES_SIDES = {TARGET: "EN→X (target)", ENGLISH_SIDE: "X→EN (English)"}
+AGGREGATE_PARTS = {
+    "nlu_target": [("belebele", "acc", TARGET)],
+    "nlu_english": [("belebele", "acc", ENGLISH_SIDE)],
+    "nlg_target": [("flores", "bleu", TARGET), ("xlsum", "rougeL", TARGET), ("mkqa", "f1", TARGET)],
+    "nlg_english": [("flores", "bleu", ENGLISH_SIDE), ("xlsum", "rougeL", ENGLISH_SIDE), ("mkqa", "f1", ENGLISH_SIDE)],
+}
+AGGREGATE_TITLES = {"nlu_target": "NLU target", "nlu_english": "NLU English", "nlg_target": "NLG target", "nlg_english": "NLG English"}
+
+
+def column_code(iso: str) -> str:
+    """The paper's column code: JPN, THA, CES ... (from the NLLB code)."""
+    try:
+        return languages.get(iso).nllb.split("_")[0].upper()
+    except languages.UnsupportedLanguage:
+        return iso.upper()
+
+
+def _clean(value: Any) -> Any:
+    if isinstance(value, float) and (math.isnan(value) or math.isinf(value)):
+        return None
+    if isinstance(value, dict):
+        return {str(k): _clean(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_clean(v) for v in value]
+    if isinstance(value, set):
+        return sorted(_clean(v) for v in value)
+    return value
+
+
+def _unit_name(task: str, side: str, column: str) -> Optional[str]:
+    for unit in TASKS[task].units([column]):
+        if unit.side == side:
+            return unit.name
+    return None
+
+
+def _sides(task: str, targets: list[str]) -> list[str]:
+    found = {u.side for u in TASKS[task].units(targets)}
+    return [s for s in (TARGET, ENGLISH_SIDE) if s in found]
+
+
+def _columns(task: str, targets: list[str]) -> list[str]:
+    return [t for t in targets if any(u.column == t for u in TASKS[task].units([t]))]
+
+
+def _title(task: str, label: str, side: str) -> str:
+    if task == "flores":
+        return f"{TITLES[task]} {label}, {FLORES_SIDES[side]}"
+    if task == "alignment":
+        return f"{TITLES[task]}: {label}, target vs English sentences"
+    return f"{TITLES[task]} {label}, {SIDE_TITLES[side]}"
+
+
+def build(cfg, entries, tasks, targets, results, info, contam, baseline, notes, *, seconds: float, data_dir: str) -> dict:
+    names = list(dict.fromkeys([baseline] + [e.name for e in entries]))
+    names = [n for n in names if any(e.name == n for e in entries)]
+    value = {(r["model_key"], r["task"], r["unit"], r["metric"]): r["value"] for r in results}
+
+    def entry_for(name: str, column: str):
+        exact = [e for e in entries if e.name == name and e.target == column]
+        shared = [e for e in entries if e.name == name and e.target is None]
+        return (exact or shared or [None])[0]
+
+    tables = []
+    for task in tasks:
+        columns = _columns(task, targets)
+        if not columns:
+            continue
+        for metric, label in TASKS[task].METRICS:
+            for side in _sides(task, targets):
+                rows = []
+                for name in names:
+                    vals = {}
+                    for t in columns:
+                        entry, unit = entry_for(name, t), _unit_name(task, side, t)
+                        vals[t] = value.get((entry.key, task, unit, metric)) if entry and unit else None
+                    rows.append({"model": name, "values": vals, "avg": mean(list(vals.values()))})
+                if all(r["avg"] is None for r in rows):
+                    continue
+                base = next((r for r in rows if r["model"] == baseline), None)
+                for r in rows:
+                    r["delta"] = {
+                        t: (v - base["values"][t]) if base and v is not None and base["values"][t] is not None else None
+                        for t, v in r["values"].items()
+                    }
+                    # a model that covers fewer languages is compared on its own languages only
+                    common = [t for t, v in r["values"].items() if v is not None and base and base["values"][t] is not None]
+                    r["partial"] = any(v is None for v in r["values"].values()) and r["avg"] is not None
+                    r["delta_avg"] = (mean([r["values"][t] for t in common]) - mean([base["values"][t] for t in common])
+                                      if common else None)
+                tables.append(dict(task=task, metric=metric, label=label, side=side, title=_title(task, label, side),
+                                   columns=columns, rows=rows))
+
+    def table_avg(task: str, metric: str, side: str, name: str, only: Optional[str] = None) -> Optional[float]:
+        """The row's AVG; with ``only``, the AVG over the columns where model ``only`` has values."""
+        for t in tables:
+            if (t["task"], t["metric"], t["side"]) == (task, metric, side):
+                rows = {r["model"]: r for r in t["rows"]}
+                if name not in rows:
+                    return None
+                if only is None:
+                    return rows[name]["avg"]
+                cols = [c for c, v in rows[only]["values"].items() if v is not None] if only in rows else []
+                return mean([rows[name]["values"][c] for c in cols])
+        return None
+
+    def aggregates(name: str, only: Optional[str] = None) -> dict:
+        row: dict = {"model": name, "components": {}}
+        for key, parts in AGGREGATE_PARTS.items():
+            vals = [table_avg(*p, name, only) for p in parts]
+            if key.startswith("nlu"):
+                row[key], used = vals[0], ([parts[0][0]] if vals[0] is not None else [])
+            else:
+                row[key], used = nlg(*vals)
+            row["components"][key] = used
+        return row
+
+    agg_rows = [aggregates(name) for name in names]
+    for r in agg_rows:
+        base_agg = aggregates(baseline, only=r["model"])  # the baseline on this model's languages
+        r["delta"] = {k: (r[k] - base_agg[k]) if r[k] is not None and base_agg[k] is not None else None
+                      for k in AGGREGATE_PARTS}
+
+    units = [dict(model=k[0], task=k[1], unit=k[2], **v) for k, v in sorted(info.items())]
+    bleu_sigs = sorted({u["bleu_signature"] for u in units if u.get("bleu_signature")})
+    chrf_sigs = sorted({u["chrf_signature"] for u in units if u.get("chrf_signature")})
+    bleu_notes = sorted({u["bleu_note"] for u in units if u.get("bleu_note")})
+    rep = {
+        "title": "SDRRL evaluation",
+        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "seconds": round(seconds, 1),
+        "data_dir": data_dir,
+        "languages": {"targets": targets, "english": "en"},
+        "baseline": baseline,
+        "models": [{"name": e.name, "target": e.target, "path": e.path, "key": e.key} for e in entries],
+        "tasks": tasks,
+        "tables": tables,
+        "aggregates": {
+            "definition": "NLU = BELEBELE accuracy; NLG = mean(FLORES BLEU, XL-SUM ROUGE-L, MKQA F1) of the "
+                          "benchmark averages; target: FLORES EN->X, English: X->EN (paper Table 6)",
+            "rows": agg_rows,
+        },
+        "results": results,
+        "units": units,
+        "bleu": {"signatures": bleu_sigs, "chrf_signatures": chrf_sigs, "notes": bleu_notes,
+                 "paper_signature": "nrefs:1|case:mixed|eff:no|tok:flores200|smooth:exp|version:2.0.0"},
+        "contamination": contam,
+        "notes": notes,
+        "config": cfg.to_dict()["eval"],
+        "plots": [],
+    }
+    return _clean(rep)
+
+
+# --------------------------------------------------------------------------------------------
+# markdown
+
+
+def rounded(v: float, digits: int = 2) -> Decimal:
+    """Half-up rounding of the decimal value (as the paper prints: 708.05 / 14 = 50.575 -> 50.58),
+    after removing float noise (50.574999999999996 is 50.575)."""
+    return Decimal(repr(round(v, 9))).quantize(Decimal(1).scaleb(-digits), rounding=ROUND_HALF_UP)
+
+
+def _fmt(v: Optional[float], d: Optional[float] = None, digits: int = 2) -> str:
+    if v is None:
+        return "–"
+    s = f"{rounded(v, digits)}"
+    if d is not None and rounded(d, digits) != 0:
+        s += f" ({'+' if d > 0 else ''}{rounded(d, digits)})"
+    return s
+
+
+def _digits(metric: str) -> int:
+    return 3 if metric in ("cosine", "cosine_random") else 2
+
+
+def to_markdown(rep: dict) -> str:
+    out = [f"# {rep['title']}", ""]
+    out.append(f"Created {rep['created']} in {rep['seconds']} s. Task data: `{rep['data_dir']}`. "
+               f"Deltas in parentheses are against **{rep['baseline']}**.")
+    out += ["", "| Model | Serves | Path |", "|---|---|---|"]
+    for m in rep["models"]:
+        out.append(f"| {m['name']} | {m['target'] or 'all targets'} | `{m['path']}` |")
+    agg = rep["aggregates"]["rows"]
+    if any(r[k] is not None for r in agg for k in AGGREGATE_PARTS):
+        out += ["", "## Aggregates (paper Table 6)", "", rep["aggregates"]["definition"] + ".", ""]
+        out.append("| Model | " + " | ".join(AGGREGATE_TITLES[k] for k in AGGREGATE_PARTS) + " |")
+        out.append("|---|" + "---|" * len(AGGREGATE_PARTS))
+        for r in agg:
+            cells = [_fmt(r[k], r["delta"][k] if r["model"] != rep["baseline"] else None) for k in AGGREGATE_PARTS]
+            out.append(f"| {r['model']} | " + " | ".join(cells) + " |")
+        used = {k: sorted({c for r in agg for c in r["components"][k]}) for k in AGGREGATE_PARTS}
+        partial = [f"{AGGREGATE_TITLES[k]} from {', '.join(v) or 'nothing'}" for k, v in used.items()
+                   if k.startswith("nlg") and len(v) < 3]
+        if partial:
+            out += ["", "Partial aggregates (tasks not run): " + "; ".join(partial) + "."]
+    current = None
+    for t in rep["tables"]:
+        if t["task"] != current:
+            current = t["task"]
+            out += ["", f"## {TITLES[current]}"]
+        digits = _digits(t["metric"])
+        out += ["", f"### {t['title']}", ""]
+        out.append("| Model | " + " | ".join(column_code(c) for c in t["columns"]) + " | AVG |")
+        out.append("|---|" + "---|" * (len(t["columns"]) + 1))
+        for r in t["rows"]:
+            is_base = r["model"] == rep["baseline"]
+            cells = [_fmt(r["values"][c], None if is_base else r["delta"][c], digits) for c in t["columns"]]
+            cells.append(_fmt(r["avg"], None if is_base else r["delta_avg"], digits) + ("*" if r.get("partial") else ""))
+            out.append(f"| {r['model']} | " + " | ".join(cells) + " |")
+    if any(r.get("partial") for t in rep["tables"] for r in t["rows"]):
+        out += ["", "\\* average over the languages this model was evaluated on; its difference to the baseline is "
+                    "taken on those languages only (the aggregates likewise)."]
+    out += ["", "## Scoring details", ""]
+    b = rep["bleu"]
+    if b["signatures"]:
+        out.append(f"- BLEU signatures: {'; '.join(f'`{s}`' for s in b['signatures'])} (paper: `{b['paper_signature']}`)")
+        out.append(f"- chrF++ signatures: {'; '.join(f'`{s}`' for s in b['chrf_signatures'])}")
+    for note in b["notes"]:
+        out.append(f"- BLEU fallback: {note}; such BLEU is not comparable with the paper's")
+    trunc = [u for u in rep["units"] if u.get("truncated_prompts")]
+    if trunc:
+        out.append("- prompts truncated to fit the model: " + ", ".join(
+            f"{u['model']} {u['task']}/{u['unit']} {u['truncated_prompts']}/{u['n']}" for u in trunc))
+    skipped = {(u["task"], u["unit"]): u["skipped"] for u in rep["units"] if u.get("skipped")}
+    if skipped:
+        out.append("- items without ground truth, skipped: " + ", ".join(f"{t}/{u} {n}" for (t, u), n in sorted(skipped.items())))
+    unjudged = [u for u in rep["units"] if u.get("unjudged")]
+    if unjudged:
+        out.append("- off-target: responses without letters, not judged: " + ", ".join(
+            f"{u['model']} {u['unit']} {u['unjudged']}/{u['n']}" for u in unjudged))
+    missing = [u for u in rep["units"] if u.get("missing_predictions")]
+    if missing:
+        out.append("- no predictions saved for: " + ", ".join(f"{u['model']} {u['task']}/{u['unit']}" for u in missing))
+    for note in rep["notes"]:
+        out.append(f"- {note}")
+    c = rep.get("contamination")
+    if c:
+        out += ["", "## Contamination", ""]
+        out.append(f"Evaluation items checked against {c['texts_scanned']['transfer_set']} transfer-set texts and "
+                   f"{c['texts_scanned']['instructions']} instruction texts: exact match or a shared "
+                   f"{c['method']['ngram']}-word / {c['method']['char_ngram']}-character n-gram. "
+                   f"Flagged: {c['flagged']} of {c['eval_items']}.")
+        if c["by_unit"]:
+            out += ["", "| Task/unit | Flagged | Exact | n-gram | Items | Examples |", "|---|---|---|---|---|---|"]
+            for key, u in sorted(c["by_unit"].items()):
+                ex = ", ".join(i["item_id"] for i in u["items"][:5]) + (" ..." if len(u["items"]) > 5 else "")
+                out.append(f"| {key} | {u['flagged']} | {u['exact']} | {u['ngram']} | {u['of']} | {ex} |")
+            out.append("")
+        for note in c["notes"]:
+            out.append(f"- {note}")
+    if rep["plots"]:
+        out += ["", "## Plots", ""] + [f"- `{p}`" for p in rep["plots"]]
+    return "\n".join(out) + "\n"
+
+
+# --------------------------------------------------------------------------------------------
+# plots
+
+
+def _bars(ax, table: dict) -> None:
+    import numpy as np
+
+    cols = table["columns"] + ["AVG"]
+    rows = table["rows"]
+    width = 0.8 / max(1, len(rows))
+    x = np.arange(len(cols))
+    for k, r in enumerate(rows):
+        vals = [r["values"].get(c) for c in table["columns"]] + [r["avg"]]
+        ax.bar(x + k * width - 0.4 + width / 2, [v if v is not None else 0 for v in vals], width, label=r["model"])
+    ax.set_xticks(x)
+    ax.set_xticklabels([column_code(c) if c != "AVG" else c for c in cols])
+    ax.set_title(table["title"], fontsize=8)
+    ax.legend(fontsize=7)
+
+
+def plot(out_dir: str, rep: dict, vectors: Optional[dict]) -> list[str]:
+    from matplotlib.figure import Figure
+
+    folder = os.path.join(out_dir, "plots")
+    os.makedirs(folder, exist_ok=True)
+    files = []
+    for task in rep["tasks"]:
+        tables = [t for t in rep["tables"] if t["task"] == task]
+        if not tables:
+            continue
+        fig = Figure(figsize=(5 * min(len(tables), 2), 3.2 * math.ceil(len(tables) / 2)))
+        for i, t in enumerate(tables):
+            _bars(fig.add_subplot(math.ceil(len(tables) / 2), min(len(tables), 2), i + 1), t)
+        fig.tight_layout()
+        path = os.path.join(folder, f"{task}.png")
+        fig.savefig(path, dpi=90)
+        files.append(path)
+    agg = rep["aggregates"]["rows"]
+    keys = [k for k in AGGREGATE_PARTS if any(r[k] is not None for r in agg)]
+    if keys:
+        import numpy as np
+
+        fig = Figure(figsize=(6, 3.2))
+        ax = fig.add_subplot(1, 1, 1)
+        width = 0.8 / max(1, len(agg))
+        for i, r in enumerate(agg):
+            ax.bar(np.arange(len(keys)) + i * width - 0.4 + width / 2, [r[k] or 0 for k in keys], width, label=r["model"])
+        ax.set_xticks(np.arange(len(keys)))
+        ax.set_xticklabels([AGGREGATE_TITLES[k] for k in keys])
+        ax.set_title("Table 6 aggregates", fontsize=9)
+        ax.legend(fontsize=7)
+        fig.tight_layout()
+        path = os.path.join(folder, "aggregates.png")
+        fig.savefig(path, dpi=90)
+        files.append(path)
+    if vectors:
+        from sdrrl_ray.evaluation.metrics.alignment import pca_2d
+
+        by_unit: dict = {}
+        for (model_key, unit), v in sorted(vectors.items()):
+            by_unit.setdefault(unit, []).append((model_key, v))
+        for unit, panels in by_unit.items():
+            fig = Figure(figsize=(3.6 * len(panels), 3.4))
+            lang = unit.split("-")[0]
+            for i, (model_key, v) in enumerate(panels):
+                ax = fig.add_subplot(1, len(panels), i + 1)
+                px, pe = pca_2d(v["x"], v["en"])
+                for a, b in zip(px, pe):
+                    ax.plot([a[0], b[0]], [a[1], b[1]], color="0.85", linewidth=0.6, zorder=1)
+                ax.scatter(pe[:, 0], pe[:, 1], c="red", s=12, label="English", zorder=2)
+                ax.scatter(px[:, 0], px[:, 1], c="blue", s=12, label=column_code(lang), zorder=2)
+                ax.set_title(f"{model_key}", fontsize=9)
+                ax.legend(fontsize=7)
+            fig.suptitle(f"Last-token hidden states, PCA ({unit})", fontsize=9)
+            fig.tight_layout()
+            path = os.path.join(folder, f"alignment_{unit}.png")
+            fig.savefig(path, dpi=90)
+            files.append(path)
+    return files
+
+
+def write(out_dir: str, rep: dict, vectors: Optional[dict] = None, plots: bool = True) -> None:
+    os.makedirs(out_dir, exist_ok=True)
+    if plots:
+        rep["plots"] = [os.path.relpath(p, out_dir) for p in plot(out_dir, rep, vectors)]
+    with open(os.path.join(out_dir, "report.json.tmp"), "w", encoding="utf-8") as fh:
+        json.dump(rep, fh, indent=2, ensure_ascii=False)
+    os.replace(os.path.join(out_dir, "report.json.tmp"), os.path.join(out_dir, "report.json"))
+    with open(os.path.join(out_dir, "report.md"), "w", encoding="utf-8") as fh:
+        fh.write(to_markdown(rep))

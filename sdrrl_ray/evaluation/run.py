@@ -1,0 +1,327 @@
+"""``run_eval(cfg)``: evaluate the base and the trained models on every configured task and write the report.
+
+Models (report rows):
+
+- ``eval.models`` when set: ``name -> folder`` (or ``name -> {path, target}``); a folder without a
+  ``config.json`` whose sub-folders are named by target languages is one model per target;
+- otherwise ``base`` (``generate.model``, resolved like the transfer-set run: ``demo`` is the
+  built-in tiny model) and ``sdrrl``, the trained folders under ``OUT/model/``: either
+  ``OUT/model/`` itself (one model for every target) or ``OUT/model/<target>/`` (one per target, the
+  paper's setting).
+
+A model for target X is evaluated on X and on English (the paper's "English" rows); a model for
+every target on all of them. Task data come from ``eval.data_dir`` (one sub-folder per task in its
+released layout); when empty, from the demo's own files (``sdrrl_ray/demo/eval_data``).
+
+Outputs: ``OUT/predictions/<model>.<task>.jsonl`` (one row per request), ``OUT/report.json``,
+``OUT/report.md`` and ``OUT/plots/*.png``. ``score_only=True`` (or ``eval.predictions=FOLDER``) scores
+saved predictions without loading any model.
+"""
+
+from __future__ import annotations
+
+import glob
+import json
+import logging
+import os
+import time
+from dataclasses import dataclass
+from typing import Optional
+
+import fsspec
+
+from sdrrl_ray import languages
+from sdrrl_ray.config import Config
+from sdrrl_ray.errors import UserError
+from sdrrl_ray.evaluation import common
+from sdrrl_ray.evaluation.common import ENGLISH, Context, MissingData, Unit
+from sdrrl_ray.evaluation.tasks import NO_SHOTS, ORDER, TASKS
+
+log = logging.getLogger("sdrrl_ray.eval")
+
+PREDICTIONS_DIR = "predictions"
+MODEL_DIR = "model"
+BASE, TRAINED = "base", "sdrrl"
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    name: str  # report row
+    path: str
+    target: Optional[str] = None  # None: serves every target
+
+    @property
+    def key(self) -> str:
+        return self.name if self.target is None else f"{self.name}-{self.target}"
+
+    def targets(self, all_targets: list[str]) -> list[str]:
+        return list(all_targets) if self.target is None else [self.target]
+
+
+def demo_eval_data_dir() -> str:
+    return os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "demo", "eval_data")
+
+
+def _is_model(path: str) -> bool:
+    fs, p = fsspec.core.url_to_fs(path)
+    return fs.exists(f"{p.rstrip('/')}/config.json")
+
+
+def _expand(name: str, path: str, targets: list[str], target: Optional[str] = None) -> list[ModelEntry]:
+    """A model folder, or a folder of per-target model folders."""
+    if target is not None or _is_model(path):
+        return [ModelEntry(name, path, target)]
+    per_target = [ModelEntry(name, f"{path.rstrip('/')}/{t}", t) for t in targets if _is_model(f"{path.rstrip('/')}/{t}")]
+    return per_target or [ModelEntry(name, path, None)]
+
+
+def discover_models(cfg: Config) -> tuple[list[ModelEntry], list[str]]:
+    """(models to evaluate, notes)."""
+    from sdrrl_ray.models import resolve_model
+
+    targets = list(cfg.languages.targets)
+    notes: list[str] = []
+    if cfg.eval.models:
+        entries: list[ModelEntry] = []
+        for name, spec in cfg.eval.models.items():
+            path, target = (spec.get("path", ""), spec.get("target")) if isinstance(spec, dict) else (spec, None)
+            if target is not None and target not in targets:
+                raise UserError(f"eval.models.{name}: target {target!r} is not in languages.targets {targets}")
+            path = str(path)
+            if os.path.isdir(path) and not _is_model(path):
+                resolved = os.path.abspath(path)  # a folder of per-target model folders
+            else:
+                resolved = resolve_model(path, f"eval.models.{name}")
+            entries += _expand(str(name), resolved, targets, target)
+        return entries, notes
+    entries = []
+    try:
+        entries.append(ModelEntry(BASE, resolve_model(cfg.generate.model)))
+    except UserError as exc:
+        notes.append(f"no base model: {exc}")
+    trained = os.path.join(cfg.out_dir, MODEL_DIR)
+    if _is_model(trained):
+        entries.append(ModelEntry(TRAINED, trained))
+    else:
+        found = [ModelEntry(TRAINED, os.path.join(trained, t), t) for t in targets if _is_model(os.path.join(trained, t))]
+        entries += found
+        if not found:
+            notes.append(f"no trained model under {trained} (neither {trained}/config.json nor {trained}/<target>/config.json)")
+    if not entries:
+        raise UserError("nothing to evaluate: set generate.model, train into OUT/model/, or list eval.models")
+    return entries, notes
+
+
+def context(cfg: Config) -> Context:
+    return Context(
+        eval=cfg.eval,
+        seed=cfg.seed,
+        langid_min_share=cfg.filter.langid_min_share,
+        languages=tuple(dict.fromkeys([*cfg.languages.targets, ENGLISH])),
+    )
+
+
+class ItemStore:
+    """Items per (task, unit), loaded once, split into shots and scored items."""
+
+    def __init__(self, data_dir: str, ctx: Context):
+        self.data_dir = data_dir
+        self.ctx = ctx
+        self._items: dict = {}
+        self.missing: dict = {}  # (task, unit) -> why
+        self.skipped: dict = {}  # (task, unit) -> items without ground truth
+
+    def get(self, task: str, unit: Unit) -> Optional[tuple[list[dict], list[dict]]]:
+        key = (task, unit.name)
+        if key in self.missing:
+            return None
+        if key not in self._items:
+            try:
+                items = TASKS[task].load(self.data_dir, unit, self.ctx)
+            except MissingData as exc:
+                self.missing[key] = str(exc)
+                log.warning("eval: %s", exc)
+                return None
+            usable = [it for it in items if not it.get("skip")]
+            self.skipped[key] = len(items) - len(usable)
+            shots = 0 if task in NO_SHOTS else self.ctx.eval.shots
+            self._items[key] = common.take(usable, shots, self.ctx.eval.limit)
+        return self._items[key]
+
+    def scored(self) -> dict:
+        return {k: v[1] for k, v in self._items.items()}
+
+
+def entry_units(entry: ModelEntry, tasks: list[str], targets: list[str]) -> list[tuple[str, Unit]]:
+    out = []
+    for task in tasks:
+        for unit in TASKS[task].units(entry.targets(targets)):
+            out.append((task, unit))
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# predictions files
+
+
+def predictions_dir(cfg: Config) -> str:
+    return cfg.eval.predictions or os.path.join(cfg.out_dir, PREDICTIONS_DIR)
+
+
+def write_predictions(folder: str, entry: ModelEntry, task: str, rows: list[dict]) -> str:
+    os.makedirs(folder, exist_ok=True)
+    path = os.path.join(folder, f"{entry.key}.{task}.jsonl")
+    with open(path + ".tmp", "w", encoding="utf-8") as fh:
+        for row in rows:
+            fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+    os.replace(path + ".tmp", path)
+    return path
+
+
+def read_predictions(folder: str) -> tuple[list[ModelEntry], dict]:
+    """(models found, (model key, task, unit) -> {request key -> row}) from ``folder/*.jsonl``."""
+    files = sorted(glob.glob(os.path.join(folder, "*.jsonl")))
+    if not files:
+        raise UserError(f"no saved predictions (*.jsonl) in {folder}; run the evaluation with models first")
+    entries: dict = {}
+    preds: dict = {}
+    for path in files:
+        for i, line in enumerate(open(path, encoding="utf-8"), start=1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+                entry = ModelEntry(row["model"], row.get("model_path", ""), row.get("model_target"))
+                key = (entry.key, row["task"], row["unit"])
+                preds.setdefault(key, {})[row["key"]] = row
+            except (json.JSONDecodeError, KeyError) as exc:
+                raise UserError(f"{path}:{i} is not a prediction row ({exc})") from None
+            entries.setdefault(entry.key, entry)
+    return list(entries.values()), preds
+
+
+def _jsonable(value):
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    return value
+
+
+def predict(cfg: Config, entry: ModelEntry, units: list[tuple[str, Unit]], store: ItemStore, ctx: Context,
+            folder: str, callable_cls=None) -> dict:
+    """Run one model on its units through Ray Data; write and return its predictions."""
+    from sdrrl_ray.evaluation.inference import EvalInference, run_inference
+
+    requests, meta = [], {}
+    for task, unit in units:
+        got = store.get(task, unit)
+        if got is None:
+            continue
+        shots, items = got
+        for r in TASKS[task].requests(items, shots, unit, ctx):
+            req_id = f"{entry.key}|{task}|{unit.name}|{r['key']}"
+            requests.append(dict(r, req_id=req_id))
+            meta[req_id] = (task, unit, r)
+    if not requests:
+        return {}
+    t0 = time.perf_counter()
+    outputs = run_inference(requests, cfg=cfg, model_path=entry.path, callable_cls=callable_cls or EvalInference)
+    log.info("eval: %s answered %d requests in %.1fs", entry.key, len(outputs), time.perf_counter() - t0)
+    preds: dict = {}
+    by_task: dict = {}
+    for req_id, (task, unit, r) in meta.items():
+        out = outputs.get(req_id) or {}
+        row = {
+            "model": entry.name, "model_target": entry.target, "model_path": entry.path,
+            "task": task, "unit": unit.name, "key": r["key"], "kind": r["kind"],
+            **{k: _jsonable(out.get(k)) for k in ("prediction", "option_logprobs", "vector", "truncated",
+                                                   "n_prompt_tokens", "n_output_tokens", "finish_reason")},
+        }
+        preds.setdefault((entry.key, task, unit.name), {})[r["key"]] = row
+        by_task.setdefault(task, []).append(row)
+    for task, rows in by_task.items():
+        write_predictions(folder, entry, task, rows)
+    return preds
+
+
+# --------------------------------------------------------------------------------------------
+# scoring
+
+
+def score_all(entries: list[ModelEntry], tasks: list[str], targets: list[str], store: ItemStore, preds: dict,
+              ctx: Context) -> tuple[list[dict], dict, dict]:
+    """(result rows, per-unit info, alignment vectors)."""
+    results, info, vectors = [], {}, {}
+    for entry in entries:
+        for task, unit in entry_units(entry, tasks, targets):
+            got = store.get(task, unit)
+            if got is None:
+                continue
+            _, items = got
+            unit_preds = preds.get((entry.key, task, unit.name), {})
+            if not unit_preds:
+                info[(entry.key, task, unit.name)] = {"missing_predictions": True}
+                continue
+            s = TASKS[task].score(items, unit_preds, unit, ctx)
+            truncated = sum(1 for r in unit_preds.values() if r.get("truncated"))
+            unit_info = dict(s.get("info") or {}, n=s["n"], truncated_prompts=truncated,
+                             skipped=store.skipped.get((task, unit.name), 0))
+            info[(entry.key, task, unit.name)] = unit_info
+            if "vectors" in s:
+                vectors[(entry.key, unit.name)] = s["vectors"]
+            for metric, value in s["metrics"].items():
+                results.append(dict(model=entry.name, model_target=entry.target, model_key=entry.key, task=task,
+                                    unit=unit.name, lang=unit.lang, side=unit.side, column=unit.column,
+                                    metric=metric, value=value, n=s["n"]))
+    return results, info, vectors
+
+
+def run_eval(cfg: Config, score_only: bool = False, callable_cls=None) -> dict:
+    """Evaluate, write OUT/report.json, OUT/report.md and OUT/plots/; return the report.
+
+    ``callable_cls`` replaces the inference actor class (tests only)."""
+    from sdrrl_ray.evaluation import contamination, report
+
+    t0 = time.perf_counter()
+    e = cfg.eval
+    targets = list(cfg.languages.targets)
+    tasks = [t for t in ORDER if t in e.tasks]
+    data_dir = e.data_dir or demo_eval_data_dir()
+    ctx = context(cfg)
+    store = ItemStore(data_dir, ctx)
+    folder = predictions_dir(cfg)
+    notes: list[str] = []
+    if e.data_dir == "":
+        notes.append(f"task data: the demo's own files ({data_dir}), not the released benchmarks")
+    for task in tasks:
+        for t in targets:
+            try:
+                languages.check_supported(t, f"eval:{task}")
+            except languages.UnsupportedLanguage as exc:
+                notes.append(str(exc))
+
+    if score_only or e.predictions:
+        entries, preds = read_predictions(folder)
+        notes.append(f"scored saved predictions from {folder} (no model was run)")
+    else:
+        from sdrrl_ray.runtime import init_ray
+
+        entries, found_notes = discover_models(cfg)
+        notes += found_notes
+        init_ray(cfg.ray)
+        preds = {}
+        for entry in entries:
+            preds.update(predict(cfg, entry, entry_units(entry, tasks, targets), store, ctx, folder, callable_cls))
+
+    results, info, vectors = score_all(entries, tasks, targets, store, preds, ctx)
+    for (task, unit), why in sorted(store.missing.items()):
+        notes.append(f"{task}/{unit} not evaluated: {why}")
+    contam = None
+    if e.contamination:
+        for task, unit in {(t, u) for entry in entries for t, u in entry_units(entry, tasks, targets)}:
+            store.get(task, unit)
+        contam = contamination.check(cfg, {(t, u): items for (t, u), items in store.scored().items()}, cfg.out_dir)
+    baseline = e.baseline or (BASE if any(x.name == BASE for x in entries) else entries[0].name)
+    rep = report.build(cfg, entries, tasks, targets, results, info, contam, baseline, notes,
+                       seconds=time.perf_counter() - t0, data_dir=data_dir)
+    report.write(cfg.out_dir, rep, vectors=vectors if e.plots else None, plots=e.plots)
+    return rep
