@@ -54,6 +54,10 @@ TYPES: dict[str, pa.DataType] = {
 }
 
 
+def _is_nan(value) -> bool:
+    return isinstance(value, (float, np.floating)) and value != value
+
+
 def to_arrow(batch: dict) -> pa.Table:
     arrays, names = [], []
     for name, values in batch.items():
@@ -64,7 +68,11 @@ def to_arrow(batch: dict) -> pa.Table:
                 # from_pandas: NaN is null (Ray hands nullable int columns to numpy as float + NaN)
                 arr = pa.array(values, from_pandas=True)
             else:
-                arr = pa.array(list(values), type=TYPES.get(name))
+                try:
+                    arr = pa.array(list(values), type=TYPES.get(name))
+                except (pa.ArrowTypeError, pa.ArrowInvalid):
+                    # NaN is how numpy batches spell a missing value in an otherwise-null column
+                    arr = pa.array([None if _is_nan(v) else v for v in values], type=TYPES.get(name))
             if name in TYPES and arr.type != TYPES[name]:
                 arr = arr.cast(TYPES[name])
         arrays.append(arr)

@@ -76,9 +76,11 @@ def run_transfer_set(cfg: Config) -> dict:
     mt_path = ""
     if translation_needed(cfg):
         from sdrrl_ray.filters import check_qe_available
-        from sdrrl_ray.translate import resolve_translation_model
+        from sdrrl_ray.translate import check_translation_model, resolve_translation_model
 
         check_qe_available(cfg)
+        check_translation_model(cfg.translate.model, cfg.languages.source, list(cfg.languages.targets),
+                                cfg.translate.backend, cfg.translate.family)
         mt_path = resolve_translation_model(cfg.translate.model) if cfg.translate.backend != "llm" else model_path
     models = {"generate": gen_model, "translate": generation_cache.model_fingerprint(mt_path) if mt_path else None}
     fp = fingerprint(cfg, files, models)

@@ -1,0 +1,209 @@
+"""Reference-free quality estimation (CometKiwi, paper: reject below tau = 0.8), optional.
+
+``unbabel-comet`` cannot share the main environment, so scoring runs elsewhere:
+
+- ``filter.qe.python``: the python of an environment with unbabel-comet; each filter actor starts
+  :mod:`sdrrl_ray.filters.qe_worker` there once and talks JSON lines over its stdin/stdout
+  (:class:`SubprocessQEScorer`);
+- ``filter.qe.url``: an HTTP scoring service (``qe_worker.py --serve PORT`` in that environment,
+  or anything that answers ``POST {"data": [{"src", "mt"}]}`` with ``{"scores": [...]}``;
+  :class:`HTTPQEScorer`). When both are set the URL is used.
+
+:func:`check_qe_available` is the start-up check: QE enabled without either, or with one that does
+not work, is a :class:`~sdrrl_ray.errors.UserError` before any data is read.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import select
+import subprocess
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.request
+from typing import Any, Optional, Protocol, Sequence
+
+from sdrrl_ray.errors import UserError
+
+logger = logging.getLogger(__name__)
+
+WORKER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "qe_worker.py")
+INSTALL_HINT = "install it there with: <python> -m pip install unbabel-comet"
+
+
+class QEScorer(Protocol):
+    def score(self, pairs: Sequence[tuple[str, str]]) -> list[float]:
+        """One score per (source, translation) pair."""
+        ...
+
+
+def _qe_config(cfg: Any):
+    """Accept the root Config, a FilterConfig, a QEConfig or a dict of QEConfig fields."""
+    from sdrrl_ray.config import QEConfig
+
+    if isinstance(cfg, dict):
+        return QEConfig(**cfg)
+    if hasattr(cfg, "filter"):
+        return cfg.filter.qe
+    if hasattr(cfg, "qe"):
+        return cfg.qe
+    return cfg
+
+
+def check_qe_available(cfg: Any, timeout_s: float = 120.0) -> None:
+    """Start-up check of ``filter.qe``; raises :class:`UserError` with the fix. No-op when disabled."""
+    qe = _qe_config(cfg)
+    if not qe.enabled:
+        return
+    if not qe.url and not qe.python:
+        raise UserError(
+            "filter.qe.enabled=true needs a CometKiwi scorer, and unbabel-comet cannot be installed in the "
+            "pipeline's environment: set filter.qe.python to the python of an environment that has it "
+            "(e.g. filter.qe.python=/opt/comet/bin/python) or filter.qe.url to a scoring service "
+            f"(run {WORKER} --serve PORT there), or set filter.qe.enabled=false"
+        )
+    if qe.url:
+        try:
+            HTTPQEScorer(qe.url, timeout_s=min(timeout_s, 30.0)).score([])
+        except Exception as exc:
+            raise UserError(
+                f"filter.qe.url={qe.url} does not answer a scoring request ({exc}); start the service "
+                f"({WORKER} --serve PORT in the unbabel-comet environment) or fix the URL"
+            ) from None
+        return
+    python = os.path.expanduser(qe.python)
+    if not (os.path.isfile(python) and os.access(python, os.X_OK)):
+        raise UserError(f"filter.qe.python={qe.python} is not an executable file; point it at the python of an environment with unbabel-comet")
+    try:
+        proc = subprocess.run([python, "-c", "import comet"], capture_output=True, text=True, timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        raise UserError(f"filter.qe.python={qe.python}: 'import comet' did not finish in {timeout_s:.0f} s") from None
+    if proc.returncode != 0:
+        tail = (proc.stderr.strip().splitlines() or ["(no message)"])[-1]
+        raise UserError(
+            f"filter.qe.python={qe.python} cannot import comet ({tail}); {INSTALL_HINT.replace('<python>', qe.python)}"
+        )
+
+
+def build_qe_scorer(cfg: Any) -> Optional[QEScorer]:
+    """The scorer ``filter.qe`` describes, or None when QE is disabled."""
+    qe = _qe_config(cfg)
+    if not qe.enabled:
+        return None
+    if qe.url:
+        return HTTPQEScorer(qe.url, batch_size=qe.batch_size)
+    if qe.python:
+        return SubprocessQEScorer(qe.python, model=qe.model, batch_size=qe.batch_size)
+    check_qe_available(qe)  # raises the start-up error
+    return None
+
+
+class HTTPQEScorer:
+    def __init__(self, url: str, batch_size: int = 32, timeout_s: float = 600.0):
+        self.url = url
+        self.batch_size = batch_size
+        self.timeout_s = timeout_s
+
+    def score(self, pairs: Sequence[tuple[str, str]]) -> list[float]:
+        if not pairs:
+            return self._post([])
+        out: list[float] = []
+        for k in range(0, len(pairs), self.batch_size):
+            out += self._post(pairs[k:k + self.batch_size])
+        return out
+
+    def _post(self, pairs: Sequence[tuple[str, str]]) -> list[float]:
+        body = json.dumps({"data": [{"src": s, "mt": t} for s, t in pairs]}).encode()
+        req = urllib.request.Request(self.url, data=body, headers={"Content-Type": "application/json"}, method="POST")
+        try:
+            with urllib.request.urlopen(req, timeout=self.timeout_s) as resp:
+                reply = json.loads(resp.read() or b"{}")
+        except urllib.error.HTTPError as exc:
+            raise RuntimeError(f"QE service {self.url} answered HTTP {exc.code}: {exc.read()[:300]!r}") from None
+        scores = reply.get("scores")
+        if not isinstance(scores, list) or len(scores) != len(pairs):
+            raise RuntimeError(f"QE service {self.url} returned {reply!r:.300} for {len(pairs)} pairs")
+        return [float(s) for s in scores]
+
+
+class SubprocessQEScorer:
+    """Starts ``qe_worker.py`` with ``python`` once; requests and replies are JSON lines."""
+
+    def __init__(self, python: str, model: str = "Unbabel/wmt22-cometkiwi-da", batch_size: int = 32,
+                 start_timeout_s: float = 900.0, request_timeout_s: float = 1800.0, env: Optional[dict] = None):
+        self.stderr = tempfile.TemporaryFile(mode="w+b")
+        self.proc = subprocess.Popen(
+            [os.path.expanduser(python), WORKER, "--model", model, "--batch-size", str(batch_size)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.stderr, env=env,
+        )
+        self.request_timeout_s = request_timeout_s
+        self.batch_size = batch_size
+        self._next_id = 0
+        self._lock = threading.Lock()
+        ready = self._read(start_timeout_s, "start")
+        if not ready.get("ready"):
+            self.close()
+            raise RuntimeError(f"the QE worker could not load {model}: {ready.get('error')}; stderr: {self._stderr_tail()}")
+
+    def score(self, pairs: Sequence[tuple[str, str]]) -> list[float]:
+        if not pairs:
+            return []
+        with self._lock:
+            self._next_id += 1
+            req = {"id": self._next_id, "data": [{"src": s, "mt": t} for s, t in pairs]}
+            try:
+                self.proc.stdin.write((json.dumps(req) + "\n").encode())
+                self.proc.stdin.flush()
+            except BrokenPipeError:
+                raise RuntimeError(f"the QE worker exited ({self.proc.poll()}); stderr: {self._stderr_tail()}") from None
+            reply = self._read(self.request_timeout_s, "score")
+        if "error" in reply:
+            raise RuntimeError(f"the QE worker failed: {reply['error']}")
+        scores = reply.get("scores")
+        if reply.get("id") != req["id"] or not isinstance(scores, list) or len(scores) != len(pairs):
+            raise RuntimeError(f"[Internal] the QE worker answered {reply!r:.300} to request {req['id']} of {len(pairs)} pairs")
+        return [float(s) for s in scores]
+
+    def _read(self, timeout_s: float, what: str) -> dict:
+        deadline = time.monotonic() + timeout_s
+        out = self.proc.stdout
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                self.close()
+                raise RuntimeError(f"the QE worker did not answer ({what}) within {timeout_s:.0f} s; stderr: {self._stderr_tail()}")
+            ready, _, _ = select.select([out], [], [], min(left, 1.0))
+            if ready:
+                line = out.readline()
+                if not line:
+                    code = self.proc.wait(timeout=5)
+                    raise RuntimeError(f"the QE worker exited with status {code}; stderr: {self._stderr_tail()}")
+                try:
+                    return json.loads(line)
+                except json.JSONDecodeError:
+                    logger.warning("QE worker printed a non-protocol line: %r", line[:200])
+
+    def _stderr_tail(self, n: int = 1500) -> str:
+        try:
+            self.stderr.seek(0)
+            return self.stderr.read().decode("utf-8", "replace")[-n:].strip() or "(empty)"
+        except Exception:
+            return "(unavailable)"
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            try:
+                self.proc.stdin.close()
+                self.proc.wait(timeout=10)
+            except Exception:
+                self.proc.kill()
+
+    def __del__(self):
+        try:
+            self.close()
+        except Exception:
+            pass
