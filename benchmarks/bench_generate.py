@@ -21,7 +21,7 @@ import numpy as np
 
 
 def load_prompts(n: int) -> list[str]:
-    from sdrrl_ray.demo.build import demo_instructions_path
+    from sdrrl_ray.demo.assets import demo_instructions_path
 
     questions = []
     with open(demo_instructions_path(), encoding="utf-8") as fh:
