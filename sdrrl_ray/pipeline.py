@@ -74,15 +74,19 @@ class PlanInputs:
     parallel_rows: list = field(default_factory=list)  # parallel-corpus task rows still to write
 
 
-def actor_pool_args(pool: ActorPoolConfig) -> dict:
-    """map_batches kwargs for an actor-pool stage; ``resources`` pin it to a node type when set."""
+def actor_pool_args(pool: ActorPoolConfig, tensor_parallel_size: int = 1) -> dict:
+    """map_batches kwargs for an actor-pool stage; ``resources`` pin it to a node type when set.
+
+    A GPU pool (``num_gpus > 0``) serving a vLLM engine with ``tensor_parallel_size`` N gets at least
+    N GPUs per actor: the engine's N ranks all live in (and see the GPUs of) that one actor.
+    """
     args = dict(
         compute=ray.data.ActorPoolStrategy(min_size=pool.min_actors, max_size=pool.max_actors),
         batch_size=pool.batch_size,
         num_cpus=pool.num_cpus,
     )
     if pool.num_gpus:
-        args["num_gpus"] = pool.num_gpus
+        args["num_gpus"] = max(pool.num_gpus, tensor_parallel_size)
     if pool.resources:
         args["resources"] = dict(pool.resources)
     return args
@@ -132,7 +136,7 @@ def build_plan(cfg: Config, inputs: PlanInputs) -> ray.data.Dataset:
             max_prompt_tokens=g.max_prompt_tokens,
             engine_options=engine_options(cfg),
         ),
-        **actor_pool_args(g.pool),
+        **actor_pool_args(g.pool, g.tensor_parallel_size if g.engine == "vllm" else 1),
     )
     ds = ds.map_batches(expand_targets, fn_kwargs=dict(targets=list(cfg.languages.targets)), **light)
     if translation_needed(cfg):
@@ -168,7 +172,7 @@ def translation_stages(ds: ray.data.Dataset, cfg: Config, inputs: PlanInputs) ->
     ds = ds.map_batches(
         Translator,
         fn_constructor_kwargs=translator_kwargs(cfg, inputs),
-        **actor_pool_args(t.pool),
+        **actor_pool_args(t.pool, cfg.generate.tensor_parallel_size if t.backend == "llm" and cfg.generate.engine == "vllm" else 1),
     )
     return ds.map_batches(
         TranslationFilter,

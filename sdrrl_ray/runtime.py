@@ -30,7 +30,23 @@ def init_ray(cfg: RayConfig) -> None:
         kwargs.update(include_dashboard=False)
         if cfg.num_cpus:
             kwargs["num_cpus"] = cfg.num_cpus
-    kwargs["runtime_env"] = {"env_vars": {k: os.environ.get(k, v) for k, v in env_vars.items()}}
+    # inside a Ray Job (ray job submit), the job's runtime_env (cluster/runtime_env.yaml) already sets
+    # some of these; Ray refuses a driver runtime_env that sets the same keys again
+    taken = _job_env_var_keys()
+    kwargs["runtime_env"] = {"env_vars": {k: os.environ.get(k, v) for k, v in env_vars.items() if k not in taken}}
     ray.init(**kwargs)
     ctx = ray.data.DataContext.get_current()
     ctx.enable_progress_bars = bool(os.environ.get("SDRRL_PROGRESS"))
+
+
+def _job_env_var_keys() -> set:
+    """Env var names the enclosing Ray Job's runtime_env sets (empty outside a Ray Job)."""
+    import json
+
+    raw = os.environ.get("RAY_JOB_CONFIG_JSON_ENV_VAR")
+    if not raw:
+        return set()
+    try:
+        return set(((json.loads(raw).get("runtime_env") or {}).get("env_vars") or {}))
+    except (ValueError, AttributeError):
+        return set()

@@ -211,15 +211,14 @@ class _VLLMGenerator:
 # in_process=False: vLLM's own default, used on GPU (engine core spawned from the actor).
 @pytest.mark.timeout(420)
 @pytest.mark.parametrize("in_process", [True, False], ids=["in-process", "engine-core-subprocess"])
-def test_engine_inside_ray_data_actor_pool(model_path, in_process):
-    import ray
+def test_engine_inside_ray_data_actor_pool(ray_local, model_path, in_process):
+    ray = ray_local
     import ray.cloudpickle
 
     # pytest imports this file as a top-level module ("test_vllm_engine") that Ray workers cannot import:
     # ship the callable class by value instead of by reference.
     ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
-    ray.init(address="local", num_cpus=8, include_dashboard=False, log_to_driver=False)
-    try:
+    if True:  # the session's local Ray instance (tests/conftest.py)
         n = 32
         rows = [{"id": i, "question": _CORPUS[i % len(_CORPUS)], "seed": 1000 + i} for i in range(n)]
         t0 = time.perf_counter()
@@ -232,8 +231,6 @@ def test_engine_inside_ray_data_actor_pool(model_path, in_process):
         )
         out = ds.take_all()
         elapsed = time.perf_counter() - t0
-    finally:
-        ray.shutdown()
     init_s = out[0]["engine_init_s"]
     gen_s = sum(r["batch_generate_s"] for r in out)
     print(

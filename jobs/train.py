@@ -1,0 +1,16 @@
+"""One phase as its own Ray Job: training (`sdrrl train`): OUT/model, OUT/train_log.jsonl.
+
+    ray job submit --working-dir . --runtime-env cluster/runtime_env.yaml -- python jobs/train.py CONFIG [key=value ...]
+
+Same contract as jobs/full.py (config JSON first, exit 2 with one line on a user error).
+"""
+
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # the code this job was submitted with
+
+from sdrrl_ray.cluster import job_main  # noqa: E402
+
+if __name__ == "__main__":
+    sys.exit(job_main(sys.argv[1:], prog="jobs/train.py", default_phases=("train",), phases_allowed=False))
