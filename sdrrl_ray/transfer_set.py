@@ -40,13 +40,38 @@ log = logging.getLogger("sdrrl_ray")
 _NOT_IN_FINGERPRINT = ("out_dir", "ray", "train", "eval", "rows_per_file")
 
 
+def _content_hash(path: str) -> str:
+    """sha256 of a file, or of a folder's files (names and contents); '' when missing."""
+    import os
+
+    if not path or not os.path.exists(path):
+        return ""
+    h = hashlib.sha256()
+    files = [path] if os.path.isfile(path) else sorted(
+        os.path.join(d, f) for d, _, names in os.walk(path) for f in names)
+    for name in files:
+        h.update(os.path.relpath(name, path).encode())
+        with open(name, "rb") as fh:
+            h.update(fh.read())
+    return h.hexdigest()
+
+
 def fingerprint(cfg: Config, files: list, models: dict) -> str:
+    """What decides the rows: config (minus resources and later phases), input and resource
+    file contents, models. Paths are replaced by content hashes, so the same run submitted from
+    another folder (a Ray Job's working_dir upload) resumes instead of being refused."""
     conf = {k: v for k, v in cfg.to_dict().items() if k not in _NOT_IN_FINGERPRINT}
     for section in conf.values():
         if isinstance(section, dict):
             section.pop("pool", None)
     conf["generate"].pop("cache_dir", None)
-    payload = {"config": conf, "inputs": [[f.path, f.sha256] for f in files], "models": models}
+    conf["data"]["path"] = [f.sha256 for f in files]
+    conf["code_switch"]["dictionaries"] = _content_hash(cfg.code_switch.dictionaries)
+    conf["parallel"]["paths"] = {t: _content_hash(p) for t, p in cfg.parallel.paths.items()}
+    # a local folder is known by its config and weight files; a hub id or URL only by its name
+    models = {k: {kk: vv for kk, vv in v.items() if kk != "path" or "config_sha256" not in v} if v else v
+              for k, v in models.items()}
+    payload = {"config": conf, "models": models}
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
 
 

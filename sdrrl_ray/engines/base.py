@@ -46,7 +46,14 @@ class Engine(Protocol):
 
 
 def build_engine(engine: str, model_path: str, **kwargs: Any) -> Engine:
-    """Load ``engine`` ("hf" or "vllm") on ``model_path``; heavy imports happen here."""
+    """Load ``engine`` ("hf" or "vllm") on ``model_path``; heavy imports happen here.
+
+    Called inside the actor: a model given as an object-storage URL (s3://, gs://, ...) is copied to
+    this node's local disk once (shared by the node's actors) and loaded from there.
+    """
+    from sdrrl_ray.cluster import local_model_path
+
+    model_path = local_model_path(model_path)
     if engine == "hf":
         from sdrrl_ray.engines.hf import HFEngine
 
