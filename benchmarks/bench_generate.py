@@ -34,7 +34,7 @@ def load_prompts(n: int) -> list[str]:
 def engine_options(engine: str, threads: int) -> dict:
     if engine == "hf":
         return dict(dtype="float32", num_threads=threads)
-    return dict(dtype="bfloat16", max_model_len=512, engine_kwargs={})
+    return dict(dtype="bfloat16", max_model_len=None, engine_kwargs={})  # max_model_len: the model's own
 
 
 def direct(engine: str, model: str, questions: list[str], batch_size: int, max_new_tokens: int, threads: int) -> dict:

