@@ -1,0 +1,310 @@
+"""``train_loop_per_worker``: one top-to-bottom function that reads only its ``config`` argument.
+
+config keys (built by :mod:`sdrrl_ray.train.trainer`): ``train`` (TrainConfig), ``seed``,
+``model_path``, ``index`` (:class:`sdrrl_ray.train.plan.Index`), ``subset_names``,
+``steps_per_epoch``, ``export_dir``, ``log_path``, ``run``, ``target``, ``pad_id``, ``max_length``,
+``env``, ``resume_from``, ``test_hooks`` (tests only: ``fail_at_step``, ``fail_rank``,
+``fail_marker``, ``fail_delay_s`` kill a worker once with ``os._exit(1)``; ``log_ids`` logs each step's row ids).
+
+Data: every worker reads the whole tokenized dataset through ``ray.train.get_dataset_shard("train")``
+(the trainer does not split it) and keeps only the rows the plan gives it for the epoch, so batches
+are a deterministic function of (seed, epoch) and a resumed run skips exactly the batches already
+done. State that must survive a restore (step, epoch, position in the epoch, best held-out loss,
+early-stopping counter) travels in the DeepSpeed checkpoint's client state next to the optimizer
+and LR-scheduler states.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from typing import Any
+
+import numpy as np
+
+from sdrrl_ray.train import plan as planlib
+
+
+def _load_model(path: str, tc: Any, precision: str):
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    dtype = torch.bfloat16 if precision == "bf16" else torch.float32
+    model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype, use_safetensors=True)
+    model.config.use_cache = False
+    if tc.activation_checkpointing:
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    if tc.lora:
+        import peft  # checked on the driver; imported here only when LoRA is on
+
+        model = peft.get_peft_model(model, peft.LoraConfig(task_type="CAUSAL_LM", **dict(tc.lora)))
+        if tc.activation_checkpointing:
+            model.enable_input_require_grads()
+    return model
+
+
+def _param_groups(model: Any, weight_decay: float) -> list[dict]:
+    decay, no_decay = [], []
+    for _, p in model.named_parameters():
+        if p.requires_grad:
+            (decay if p.ndim >= 2 else no_decay).append(p)
+    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+
+
+def _fetch_rows(shard: Any, wanted: set) -> dict:
+    """id -> (input_ids, labels) for the wanted ids, read from the (unsplit) dataset shard."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if not wanted:
+        return {}
+    value_set = pa.array(sorted(wanted), pa.string())
+    rows: dict = {}
+    for tbl in shard.iter_batches(batch_size=4096, batch_format="pyarrow"):
+        tbl = tbl.filter(pc.is_in(tbl.column("id"), value_set=value_set))
+        if not tbl.num_rows:
+            continue
+        columns = (tbl.column("id").to_pylist(), tbl.column("input_ids").to_numpy(zero_copy_only=False),
+                   tbl.column("labels").to_numpy(zero_copy_only=False))
+        for rid, ids, labels in zip(*columns):
+            rows[rid] = (np.asarray(ids, dtype=np.int64), np.asarray(labels, dtype=np.int64))
+    missing = wanted - rows.keys()
+    if missing:
+        raise RuntimeError(f"[Internal] {len(missing)} planned rows are not in the dataset, e.g. {sorted(missing)[:3]}")
+    return rows
+
+
+def train_loop_per_worker(config: dict) -> dict:
+    t_enter = time.perf_counter()
+    for key, value in (config.get("env") or {}).items():
+        os.environ.setdefault(key, value)
+    import deepspeed
+    import ray.train
+    import torch
+    import torch.distributed as dist
+
+    from sdrrl_ray.train.ds_config import WarmupDecay, ds_config, resolve_export_dtype, resolve_precision, warmup_steps
+    from sdrrl_ray.train.export import gather_state_dict, save_hf_folder
+    from sdrrl_ray.train.loss import Example, collate, micro_loss, model_inputs, per_example_ce
+    from sdrrl_ray.train.metrics import JsonlLog
+
+    tc = config["train"]
+    idx: planlib.Index = config["index"]
+    names: list = config["subset_names"]
+    hooks = config.get("test_hooks") or {}
+    ctx = ray.train.get_context()
+    rank, world = ctx.get_world_rank(), ctx.get_world_size()
+    on_gpu = bool(tc.use_gpu) and torch.cuda.is_available()
+    if on_gpu:
+        import ray.train.torch
+
+        device = ray.train.torch.get_device()
+        torch.cuda.set_device(device)
+    else:
+        device = torch.device("cpu")
+        torch.set_num_threads(int(config.get("threads") or 1))
+    torch.manual_seed(int(config["seed"]))
+    micro, accum, G = tc.micro_batch_size, tc.grad_accum, tc.micro_batch_size * tc.grad_accum * world
+    precision = resolve_precision(tc, on_gpu)
+    steps_per_epoch: list = config["steps_per_epoch"]
+    total_steps = sum(steps_per_epoch)
+
+    t_imports = time.perf_counter()
+    model = _load_model(config["model_path"], tc, precision)
+    t_model = time.perf_counter()
+    ds_cfg = ds_config(tc, world, on_gpu)
+    schedule = WarmupDecay(total_steps, warmup_steps(tc, total_steps), tc.lr_schedule)
+    optimizer = None
+    if not tc.offload_optimizer:  # torch's default (foreach) kernels; fused=True would need the params on GPU first
+        optimizer = torch.optim.AdamW(_param_groups(model, tc.weight_decay), lr=tc.learning_rate)
+    engine, optimizer, _, scheduler = deepspeed.initialize(
+        model=model,
+        optimizer=optimizer,
+        model_parameters=_param_groups(model, tc.weight_decay) if optimizer is None else None,
+        lr_scheduler=lambda opt: torch.optim.lr_scheduler.LambdaLR(opt, schedule),
+        config=ds_cfg,
+    )
+
+    t_init = time.perf_counter()
+    state = dict(global_step=0, epoch=0, step_in_epoch=0, best_loss=None, best_epoch=None, bad_epochs=0,
+                 stopped=False, exported_epoch=None)
+    ckpt = ray.train.get_checkpoint()
+    if ckpt is None and config.get("resume_from"):
+        ckpt = ray.train.Checkpoint(config["resume_from"])
+    resumed = ckpt is not None
+    if resumed:
+        with ckpt.as_directory() as d:
+            _, client = engine.load_checkpoint(d, tag="ds", load_optimizer_states=True, load_lr_scheduler_states=True)
+        state.update((client or {}).get("sdrrl", {}))
+
+    log = JsonlLog(config["log_path"], {"run": config["run"], "target": config["target"]}) if rank == 0 else None
+    if log:
+        log.write(dict(event="start", world_size=world, global_batch=G, resumed=resumed, step=state["global_step"],
+                       epoch=state["epoch"], step_in_epoch=state["step_in_epoch"], lr=float(engine.get_lr()[0]),
+                       total_steps=total_steps, n_train=idx.n_train, n_heldout=len(idx.heldout_ids),
+                       setup_s=dict(imports=round(t_imports - t_enter, 2), model=round(t_model - t_imports, 2),
+                                    deepspeed=round(t_init - t_model, 2),
+                                    restore=round(time.perf_counter() - t_init, 2))))
+
+    subset_code = {s: i for i, s in enumerate(names)}
+    train_codes = np.asarray([subset_code[s] for s in idx.train_subsets], dtype=np.int64)
+    held_codes = np.asarray([subset_code[s] for s in idx.heldout_subsets], dtype=np.int64)
+    K = len(names)
+    pad_id, max_length, packing = int(config["pad_id"]), int(config["max_length"]), bool(tc.packing)
+    shard = ray.train.get_dataset_shard("train")
+    held_mbs = planlib.heldout_micro_batches(len(idx.heldout_ids), rank, micro, world)
+    held_rows: dict = {}
+    last_report = time.monotonic()
+
+    def checkpoint(metrics: dict) -> None:
+        if log:
+            log.write(dict(event="checkpoint", step=state["global_step"], epoch=state["epoch"]))
+            log.flush()
+        with tempfile.TemporaryDirectory() as d:
+            engine.save_checkpoint(d, tag="ds", client_state={"sdrrl": dict(state)})
+            ray.train.report(metrics, checkpoint=ray.train.Checkpoint.from_directory(d))
+
+    def export(epoch: int) -> None:
+        sd = gather_state_dict(engine, tc.zero_stage, rank)
+        if rank == 0:
+            save_hf_folder(engine.module, sd, tokenizer_src=config["model_path"], dest=config["export_dir"],
+                           dtype=resolve_export_dtype(tc, on_gpu))
+            log.write(dict(event="export", epoch=epoch, step=state["global_step"], path=config["export_dir"]))
+        dist.barrier()
+        state["exported_epoch"] = epoch
+
+    def evaluate() -> dict:
+        engine.eval()
+        sums = torch.zeros(2 + 2 * K, dtype=torch.float64)
+        with torch.no_grad():
+            for mb in held_mbs:
+                exs = [Example(*held_rows[idx.heldout_ids[p]], float(idx.heldout_weights[p]), int(held_codes[p]))
+                       for p in mb]
+                b = collate(exs, pad_id=pad_id, packing=packing, max_length=max_length)
+                ce = per_example_ce(engine(**model_inputs(b, device), use_cache=False).logits, b).double().cpu()
+                sums[0] += (b["weights"].double() * ce).sum()
+                sums[1] += ce.numel()
+                sums[2:2 + K].index_add_(0, b["subsets"], ce)
+                sums[2 + K:].index_add_(0, b["subsets"], torch.ones_like(ce))
+        engine.train()
+        sums = sums.to(device)
+        dist.all_reduce(sums)
+        sums = sums.cpu()
+        out = {"heldout_loss": float(sums[0] / max(1.0, float(sums[1])))}
+        for k, s in enumerate(names):
+            if sums[2 + K + k] > 0:
+                out[f"heldout_loss_{s}"] = float(sums[2 + k] / sums[2 + K + k])
+        return out
+
+    n_epochs = tc.epochs
+    tokens_total, seconds_total = 0, 0.0
+    last_metrics: dict = {}
+    while state["epoch"] < n_epochs and not state["stopped"]:
+        epoch = state["epoch"]
+        batches = planlib.global_batches(idx.item_starts, config["seed"], epoch, G)
+        start = state["step_in_epoch"]
+        my_mbs = [planlib.rank_micro_batches(b, rank, micro, accum, world) for b in batches]
+        wanted = {idx.train_ids[p] for mbs in my_mbs[start:] for mb in mbs for p in mb}
+        if not held_rows:
+            wanted |= {idx.heldout_ids[p] for mb in held_mbs for p in mb}
+        rows = _fetch_rows(shard, wanted)
+        if not held_rows:
+            held_rows = {i: rows[i] for i in (idx.heldout_ids[p] for mb in held_mbs for p in mb)}
+        for s in range(start, len(batches)):
+            n_b = len(batches[s])
+            scale = accum * world / n_b
+            lr = float(engine.get_lr()[0])
+            t0 = time.perf_counter()
+            sums = torch.zeros(3 + 2 * K, dtype=torch.float64)  # weighted CE, tokens, report flag, per subset
+            for mb in my_mbs[s]:
+                exs = [Example(*rows[idx.train_ids[p]], float(idx.train_weights[p]), int(train_codes[p])) for p in mb]
+                b = collate(exs, pad_id=pad_id, packing=packing, max_length=max_length)
+                out = engine(**model_inputs(b, device), use_cache=False)
+                loss, ce = micro_loss(out.logits, b, scale)
+                engine.backward(loss)
+                engine.step()
+                ce = ce.double().cpu()
+                sums[0] += (b["weights"].double() * ce).sum()
+                sums[1] += b["n_tokens"]
+                sums[3:3 + K].index_add_(0, b["subsets"], ce)
+                sums[3 + K:].index_add_(0, b["subsets"], torch.ones_like(ce))
+            if rank == 0 and time.monotonic() - last_report >= tc.report_interval_s:
+                sums[2] = 1.0
+            sums = sums.to(device)
+            dist.all_reduce(sums)
+            sums = sums.cpu()
+            dt = time.perf_counter() - t0
+            state["global_step"] += 1
+            state["step_in_epoch"] = s + 1
+            tokens_total += int(sums[1])
+            seconds_total += dt
+            grad_norm = engine.get_global_grad_norm()
+            metrics = dict(step=state["global_step"], epoch=epoch, loss=float(sums[0] / n_b), lr=lr,
+                           grad_norm=None if grad_norm is None else float(grad_norm), examples=n_b,
+                           tokens=int(sums[1]), tokens_per_s=float(sums[1]) / dt, seconds=dt)
+            for k, name in enumerate(names):
+                if sums[3 + K + k] > 0:
+                    metrics[f"loss_{name}"] = float(sums[3 + k] / sums[3 + K + k])
+            last_metrics = metrics
+            if log:
+                record = dict(event="step", **metrics)
+                if hooks.get("log_ids"):
+                    record["ids"] = [idx.train_ids[p] for p in batches[s]]
+                log.write(record)
+            if hooks.get("fail_at_step") == state["global_step"] and rank == int(hooks.get("fail_rank", 0)) \
+                    and not os.path.exists(hooks["fail_marker"]):
+                with open(hooks["fail_marker"], "w") as fh:
+                    fh.write(f"killed at step {state['global_step']}\n")
+                time.sleep(float(hooks.get("fail_delay_s", 0)))  # lets Ray register the last checkpoint first
+                os._exit(1)  # test-only fault injection: the worker dies mid-epoch
+            every = tc.checkpoint_every_steps
+            if every and state["global_step"] % every == 0 and s + 1 < len(batches):
+                checkpoint(metrics)
+                last_report = time.monotonic()
+            elif sums[2] > 0:
+                ray.train.report(metrics)
+                last_report = time.monotonic()
+        # end of epoch: held-out loss, keep the best, early stopping, checkpoint
+        epoch_metrics = dict(last_metrics, epoch=epoch)
+        if idx.heldout_ids:
+            ev = evaluate()
+            improved = state["best_loss"] is None or ev["heldout_loss"] < state["best_loss"]
+            if improved:
+                state.update(best_loss=ev["heldout_loss"], best_epoch=epoch, bad_epochs=0)
+                export(epoch)
+            else:
+                state["bad_epochs"] += 1
+                if tc.early_stopping_patience > 0 and state["bad_epochs"] >= tc.early_stopping_patience:
+                    state["stopped"] = True
+            if log:
+                log.write(dict(event="eval", epoch=epoch, step=state["global_step"], improved=improved,
+                               best_epoch=state["best_epoch"], stopped=state["stopped"], **ev))
+            epoch_metrics.update(ev)
+        elif epoch == n_epochs - 1:
+            export(epoch)
+        state.update(epoch=epoch + 1, step_in_epoch=0)
+        checkpoint(epoch_metrics)
+        last_report = time.monotonic()
+    missing = torch.zeros(1, dtype=torch.float64)
+    if rank == 0:
+        import fsspec
+
+        fs, path = fsspec.core.url_to_fs(config["export_dir"])
+        missing[0] = float(state["exported_epoch"] is None or not fs.exists(f"{path}/config.json"))
+    missing = missing.to(device)
+    dist.all_reduce(missing)
+    if missing.item() > 0:  # a finished run restored after its export was deleted: export the final weights
+        if log:
+            log.write(dict(event="re-export", step=state["global_step"], best_epoch=state["best_epoch"],
+                           note="the export was missing; writing the final weights (not necessarily the best epoch)"))
+        export(state["epoch"] - 1)
+    summary = dict(steps=state["global_step"], epochs_run=state["epoch"], stopped_early=state["stopped"],
+                   best_epoch=state["best_epoch"], best_heldout_loss=state["best_loss"],
+                   exported_epoch=state["exported_epoch"], last=last_metrics,
+                   tokens_per_s=(tokens_total / seconds_total) if seconds_total else None,
+                   world_size=world, global_batch=G, precision=precision)
+    if log:
+        log.write(dict(event="end", **{k: v for k, v in summary.items() if k != "last"}))
+        log.close()
+    return summary

@@ -1,0 +1,50 @@
+"""The ``TorchTrainer`` for one training run, built from the config (the only Ray Train scheduling code).
+
+- ScalingConfig: ``train.num_workers``, ``train.use_gpu``, ``train.resources_per_worker`` (default one
+  CPU per worker on CPU, Ray's default on GPU).
+- RunConfig: ``name`` = the run name (it carries a fingerprint of everything that shapes the result,
+  so a rerun of the same command restores the run's latest checkpoint, and a changed config starts a
+  new run); ``storage_path`` = ``train.storage_path`` (s3://, gs:// or a shared NFS folder) or
+  ``OUT/checkpoints``; FailureConfig(``train.max_failures``); CheckpointConfig(``train.num_to_keep``).
+- TorchConfig: gloo on CPU, nccl on GPU. The dataset is given whole to every worker
+  (``DataConfig(datasets_to_split=[])``): the plan, not Ray, decides which worker sees which row.
+"""
+
+from __future__ import annotations
+
+import os
+
+from sdrrl_ray.config import Config
+
+
+def storage_path(cfg: Config) -> str:
+    path = cfg.train.storage_path or os.path.join(cfg.out_dir, "checkpoints")
+    if "://" in path:
+        return path
+    return os.path.abspath(os.path.expanduser(path))
+
+
+def build_trainer(cfg: Config, *, dataset, loop_config: dict, run_name: str):
+    from ray.train import CheckpointConfig, DataConfig, FailureConfig, RunConfig, ScalingConfig
+    from ray.train.torch import TorchConfig, TorchTrainer
+
+    from sdrrl_ray.train.loop import train_loop_per_worker
+
+    tc = cfg.train
+    resources = dict(tc.resources_per_worker) or (None if tc.use_gpu else {"CPU": 1})
+    scaling = ScalingConfig(num_workers=tc.num_workers, use_gpu=tc.use_gpu, resources_per_worker=resources)
+    run_config = RunConfig(
+        name=run_name,
+        storage_path=storage_path(cfg),
+        failure_config=FailureConfig(max_failures=tc.max_failures),
+        checkpoint_config=CheckpointConfig(num_to_keep=max(1, tc.num_to_keep)),
+    )
+    return TorchTrainer(
+        train_loop_per_worker,
+        train_loop_config=loop_config,
+        scaling_config=scaling,
+        run_config=run_config,
+        torch_config=TorchConfig(backend="nccl" if tc.use_gpu else "gloo"),
+        datasets={"train": dataset},
+        dataset_config=DataConfig(datasets_to_split=[]),
+    )
