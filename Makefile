@@ -25,13 +25,14 @@ vllm-env: install
 	VLLM_VENV=$(VLLM_VENV) bash ci/vllm-env.sh
 
 demo: install
-	$(VENV)/bin/sdrrl demo
+	PATH="$(abspath $(VENV))/bin:$$PATH" $(VENV)/bin/sdrrl demo
 
+# the venv's bin first on PATH: tests start `ray` and `python jobs/full.py` the way users do
 test-main: install
-	$(PY) -m pytest -m "not vllm" -q $(PYTEST_ARGS)
+	PATH="$(abspath $(VENV))/bin:$$PATH" $(PY) -m pytest -m "not vllm" -q $(PYTEST_ARGS)
 
 test-vllm: vllm-env
-	$(VLLM_VENV)/bin/python -m pytest -m vllm -q $(PYTEST_ARGS)
+	PATH="$(abspath $(VLLM_VENV))/bin:$$PATH" $(VLLM_VENV)/bin/python -m pytest -m vllm -q $(PYTEST_ARGS)
 
 test: test-main test-vllm
 
