@@ -7,7 +7,10 @@ from __future__ import annotations
 
 import json
 import os
+import signal
+import subprocess
 import sys
+import time
 
 import pytest
 
@@ -53,3 +56,22 @@ def write_jsonl(path, rows) -> str:
 
 def sdrrl_cmd(*args: str) -> list[str]:
     return [sys.executable, "-m", "sdrrl_ray.cli", *args]
+
+
+def kill_after_first_commit(args: list[str], out, timeout_s: float) -> bool:
+    """Start ``sdrrl`` with ``args`` in its own process group and SIGKILL the whole group (driver and
+    its local Ray) as soon as the sink has committed one part to ``out``. Returns whether the run
+    was still going when it was killed (False: it finished first)."""
+    proc = subprocess.Popen(sdrrl_cmd(*args), start_new_session=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    commits = os.path.join(out, ".commits")
+    deadline = time.time() + timeout_s
+    while time.time() < deadline and proc.poll() is None:
+        if os.path.isdir(commits) and os.listdir(commits):
+            break
+        time.sleep(0.05)
+    alive = proc.poll() is None
+    if alive:
+        os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    return alive

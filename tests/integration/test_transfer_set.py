@@ -7,9 +7,7 @@ be tested on; the full transfer set is tested in test_transfer_set_full.py.
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
-import time
 
 import pyarrow.compute as pc
 import pytest
@@ -17,7 +15,7 @@ import pytest
 from sdrrl_ray.config import load_config
 from sdrrl_ray.sink import REJECTS, read_output
 from sdrrl_ray.transfer_set import run_transfer_set
-from tests.conftest import ALPACA, ROOT, sdrrl_cmd, write_jsonl
+from tests.conftest import ALPACA, ROOT, kill_after_first_commit, sdrrl_cmd, write_jsonl
 
 DEMO = os.path.join(ROOT, "jobs", "configs", "demo.yaml")
 MODEL_COLUMNS = {"gen_cached", "answer"}
@@ -114,17 +112,8 @@ def test_other_targets_reuse_saved_generations(ray_local, demo_model, tmp_path):
 def test_resume_after_kill(demo_model, tmp_path):
     slow = ["generate.max_new_tokens=48", "rows_per_file=8", "generate.pool.batch_size=4", "generate.generate_all=true"]
     args = overrides(tmp_path / "killed", "hf", *slow)
-    proc = subprocess.Popen(sdrrl_cmd("transfer-set", DEMO, *args), start_new_session=True,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    commits = tmp_path / "killed" / ".commits"
-    deadline = time.time() + 300
-    while time.time() < deadline and proc.poll() is None:
-        if commits.exists() and len(os.listdir(commits)) >= 1:
-            break
-        time.sleep(0.05)
-    assert proc.poll() is None, "the run finished before it could be killed"
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
+    assert kill_after_first_commit(["transfer-set", DEMO, *args], tmp_path / "killed", 300), \
+        "the run finished before it could be killed"
     partial = read_output(str(tmp_path / "killed"), "transfer_set")
     assert partial is not None and 0 < partial.num_rows < 200
 

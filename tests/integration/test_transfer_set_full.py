@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
-import time
 from collections import defaultdict
 
 import pytest
@@ -15,7 +13,7 @@ import pytest
 from sdrrl_ray.config import load_config
 from sdrrl_ray.sink import REJECTS, read_output
 from sdrrl_ray.transfer_set import run_transfer_set
-from tests.conftest import ALPACA, ROOT, SHARED_DATA, sdrrl_cmd, write_jsonl
+from tests.conftest import ALPACA, ROOT, SHARED_DATA, kill_after_first_commit, sdrrl_cmd, write_jsonl
 
 DEMO = os.path.join(ROOT, "jobs", "configs", "demo.yaml")
 MODEL_COLUMNS = {"question", "answer", "n_switched", "switch_candidates", "gen_cached"}  # depend on model outputs
@@ -123,17 +121,7 @@ def test_kill_resume_and_determinism(full_run, tmp_path):
     out, manifest = full_run
     killed = tmp_path / "killed"
     args = overrides(killed)
-    proc = subprocess.Popen(sdrrl_cmd("transfer-set", DEMO, *args), start_new_session=True,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    commits = killed / ".commits"
-    deadline = time.time() + 600
-    while time.time() < deadline and proc.poll() is None:
-        if commits.exists() and len(os.listdir(commits)) >= 1:
-            break
-        time.sleep(0.05)
-    assert proc.poll() is None, "the run finished before it could be killed"
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
+    assert kill_after_first_commit(["transfer-set", DEMO, *args], killed, 600), "the run finished before it could be killed"
     partial = read_output(str(killed), "transfer_set")
     assert partial is not None and 0 < partial.num_rows < manifest["rows_written"]
 
