@@ -6,7 +6,12 @@ excluded). Prints a table and a last-line JSON; writes benchmarks/results/genera
 
     python benchmarks/bench_generate.py --engine hf --rows 256 --batch-sizes 8,32 --actors 1,2
     .venv-vllm/bin/python benchmarks/bench_generate.py --engine vllm --rows 256 --batch-sizes 32
+    python benchmarks/bench_generate.py --model random:30m --rows 256 --batch-sizes 8,32 --actors 1,2
     python benchmarks/bench_generate.py --model /path/to/model --engine hf   # any HF causal LM folder
+
+``--model`` takes ``demo`` (the demo's 0.9M model), ``random:<shape>`` (a random-init Llama from
+``benchmarks/models.py``: tiny, 30m, 100m, 1b) or a model folder. On a GPU host the hf engine runs
+in bf16 and each pipeline actor takes one GPU (``--gpus-per-actor``).
 """
 
 from __future__ import annotations
@@ -14,8 +19,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 import tempfile
 import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import numpy as np
 
@@ -31,17 +39,18 @@ def load_prompts(n: int) -> list[str]:
     return [questions[i % len(questions)] for i in range(n)]
 
 
-def engine_options(engine: str, threads: int) -> dict:
+def engine_options(engine: str, threads: int, dtype: str | None = None) -> dict:
     if engine == "hf":
-        return dict(dtype="float32", num_threads=threads)
-    return dict(dtype="bfloat16", max_model_len=None, engine_kwargs={})  # max_model_len: the model's own
+        return dict(dtype=dtype or "float32", num_threads=threads)
+    return dict(dtype=dtype or "bfloat16", max_model_len=None, engine_kwargs={})  # max_model_len: the model's own
 
 
-def direct(engine: str, model: str, questions: list[str], batch_size: int, max_new_tokens: int, threads: int) -> dict:
+def direct(engine: str, model: str, questions: list[str], batch_size: int, max_new_tokens: int, threads: int,
+           dtype: str | None = None) -> dict:
     from sdrrl_ray import prompts
     from sdrrl_ray.engines import SamplingSettings, build_engine
 
-    eng = build_engine(engine, model, **engine_options(engine, threads))
+    eng = build_engine(engine, model, **engine_options(engine, threads, dtype))
     sampling = SamplingSettings(max_new_tokens=max_new_tokens)
     rendered = [prompts.render_prompt(eng.tokenizer, q) for q in questions]
     batches = [rendered[i : i + batch_size] for i in range(0, len(rendered), batch_size)]
@@ -52,10 +61,26 @@ def direct(engine: str, model: str, questions: list[str], batch_size: int, max_n
         rows += len(res)
         tokens += sum(r.n_output_tokens for r in res)
     wall = time.perf_counter() - t0
+    del eng
+    _free_gpu()
     return {"rows_per_s": rows / wall, "tokens_per_s": tokens / wall, "rows": rows, "seconds": wall}
 
 
-def pipeline(engine: str, model: str, questions: list[str], batch_size: int, actors: int, max_new_tokens: int, threads: int) -> dict:
+def _free_gpu() -> None:
+    import gc
+
+    gc.collect()
+    try:
+        import torch
+
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+    except ImportError:
+        pass
+
+
+def pipeline(engine: str, model: str, questions: list[str], batch_size: int, actors: int, max_new_tokens: int, threads: int,
+             dtype: str | None = None, gpus_per_actor: float = 0) -> dict:
     import ray
 
     from sdrrl_ray.generate import Generator
@@ -87,11 +112,12 @@ def pipeline(engine: str, model: str, questions: list[str], batch_size: int, act
                 sampling=dict(max_new_tokens=max_new_tokens),
                 seed=0,
                 cache_url=os.path.join(cache, "gen"),
-                engine_options=engine_options(engine, threads),
+                engine_options=engine_options(engine, threads, dtype),
             ),
             batch_size=batch_size,
             compute=ray.data.ActorPoolStrategy(size=actors),
             num_cpus=threads,
+            **({"num_gpus": gpus_per_actor} if gpus_per_actor else {}),
         )
         t_first, rows, tokens, first_rows = None, 0, 0, 0
         for batch in ds.iter_batches(batch_size=None, batch_format="pyarrow"):
@@ -105,74 +131,110 @@ def pipeline(engine: str, model: str, questions: list[str], batch_size: int, act
     return {"rows_per_s": rows / wall, "tokens_per_s": tokens / wall, "rows": rows, "seconds": wall, "first_batch_rows": first_rows}
 
 
-def main() -> None:
+def parse(argv=None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--engine", default="hf", choices=["hf", "vllm"])
-    ap.add_argument("--model", default="demo")
+    ap.add_argument("--model", default="demo", help="demo, random:<shape> (tiny, 30m, 100m, 1b) or a model folder")
+    ap.add_argument("--dtype", default=None, help="engine precision (default: hf float32 on CPU, bfloat16 on GPU; vllm bfloat16)")
     ap.add_argument("--rows", type=int, default=256)
+    ap.add_argument("--batches", type=int, default=None,
+                    help="timed batches per batch size (rows = (batches + 1) x batch size); overrides --rows")
+    ap.add_argument("--direct-repeat", action="store_true",
+                    help="run the direct loop again after the pipeline: its spread shows the noise; ratios use the mean")
     ap.add_argument("--batch-sizes", default="16")
     ap.add_argument("--actors", default="1")
     ap.add_argument("--max-new-tokens", type=int, default=32)
     ap.add_argument("--threads", type=int, default=1, help="torch threads per engine (= CPUs per actor)")
+    ap.add_argument("--gpus-per-actor", type=float, default=None, help="GPUs per pipeline actor (default 1 on a GPU host, else 0)")
     ap.add_argument("--num-cpus", type=int, default=4, help="logical CPUs of the local Ray instance")
     ap.add_argument("--tag", default="")
-    args = ap.parse_args()
+    ap.add_argument("--no-save", action="store_true", help="print only; write no result files")
+    return ap.parse_args(argv)
 
-    import ray
 
-    from benchmarks.common import bar_plot, machine, save, table
+def model_folder(spec: str) -> str:
+    if spec.startswith("random:"):
+        from benchmarks.models import random_llama
+
+        return random_llama(spec.split(":", 1)[1])
     from sdrrl_ray.models import resolve_model
 
+    return resolve_model(spec)
+
+
+def run(args: argparse.Namespace) -> dict:
+    """Direct loop and Ray Data stage for every batch size (and actor count); returns the result record."""
+    import ray
+    import torch
+
+    from benchmarks.common import bar_plot, machine, save, table
+    from benchmarks.models import describe
+
+    on_gpu = torch.cuda.is_available()
+    dtype = args.dtype or ("bfloat16" if (on_gpu or args.engine == "vllm") else "float32")
+    gpus = args.gpus_per_actor if args.gpus_per_actor is not None else (1 if on_gpu else 0)
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")
-    model = resolve_model(args.model)
-    questions = load_prompts(args.rows)
-    ray.init(address="local", num_cpus=args.num_cpus, include_dashboard=False, log_to_driver=False)
+    model = model_folder(args.model)
+    started_ray = not ray.is_initialized()
+    if started_ray:
+        ray.init(address="local", num_cpus=args.num_cpus, include_dashboard=False, log_to_driver=False)
     ray.data.DataContext.get_current().enable_progress_bars = False
 
     results = []
     for bs in [int(x) for x in args.batch_sizes.split(",")]:
-        d = direct(args.engine, model, questions, bs, args.max_new_tokens, args.threads)
+        questions = load_prompts((args.batches + 1) * bs if args.batches else args.rows)
+        d = direct(args.engine, model, questions, bs, args.max_new_tokens, args.threads, dtype)
         results.append({"side": "direct", "batch_size": bs, "actors": 0, **d})
+        pipes = []
         for actors in [int(x) for x in args.actors.split(",")]:
-            p = pipeline(args.engine, model, questions, bs, actors, args.max_new_tokens, args.threads)
-            results.append({"side": "pipeline", "batch_size": bs, "actors": actors, **p, "ratio_vs_direct": p["rows_per_s"] / d["rows_per_s"]})
+            p = pipeline(args.engine, model, questions, bs, actors, args.max_new_tokens, args.threads, dtype, gpus)
+            pipes.append({"side": "pipeline", "batch_size": bs, "actors": actors, **p})
+        direct_rate = d["rows_per_s"]
+        if args.direct_repeat:
+            d2 = direct(args.engine, model, questions, bs, args.max_new_tokens, args.threads, dtype)
+            pipes.append({"side": "direct (again)", "batch_size": bs, "actors": 0, **d2})
+            direct_rate = (d["rows_per_s"] + d2["rows_per_s"]) / 2
+        for p in pipes:
+            if p["side"] == "pipeline":
+                p["ratio_vs_direct"] = p["rows_per_s"] / direct_rate
+        results += pipes
     for r in results:
         for k in ("rows_per_s", "tokens_per_s", "seconds", "ratio_vs_direct"):
             if k in r:
                 r[k] = round(r[k], 3)
     print(table(results, ["side", "batch_size", "actors", "rows", "seconds", "rows_per_s", "tokens_per_s", "ratio_vs_direct"]))
-
-    from transformers import AutoConfig
-
-    mc = AutoConfig.from_pretrained(model)
-    n_params = None
-    try:
-        import safetensors
-
-        with safetensors.safe_open(os.path.join(model, "model.safetensors"), "pt") as f:
-            n_params = sum(np.prod(f.get_slice(k).get_shape()) for k in f.keys())
-    except Exception:
-        pass
     out = {
         "benchmark": "generate",
         "engine": args.engine,
-        "model": {"path": args.model, "params": int(n_params) if n_params else None, "hidden": mc.hidden_size, "layers": mc.num_hidden_layers},
-        "precision": engine_options(args.engine, args.threads).get("dtype"),
+        "model": {"spec": args.model, **describe(model)},
+        "precision": dtype,
+        "device": torch.cuda.get_device_name(0) if on_gpu else "cpu",
         "decoding": {"greedy": True, "max_new_tokens": args.max_new_tokens},
+        "rows": args.rows if not args.batches else None,
+        "timed_batches": args.batches,
         "threads_per_engine": args.threads,
+        "gpus_per_actor": gpus,
         "machine": machine(),
         "results": results,
     }
     name = f"generate_{args.engine}{('_' + args.tag) if args.tag else ''}"
-    bar_plot(
-        os.path.join(os.path.dirname(save(name, out)), f"{name}.png"),
-        [f"{r['side']} bs{r['batch_size']}" + (f" x{r['actors']}" if r["actors"] else "") for r in results],
-        [r["rows_per_s"] for r in results],
-        "rows/s",
-        f"generation ({args.engine}), {args.rows} prompts, {args.max_new_tokens} new tokens",
-    )
-    ray.shutdown()
-    print(json.dumps({"benchmark": name, "results": results}))
+    if not args.no_save:
+        bar_plot(
+            os.path.join(os.path.dirname(save(name, out)), f"{name}.png"),
+            [f"{r['side']} bs{r['batch_size']}" + (f" x{r['actors']}" if r["actors"] else "") for r in results],
+            [r["rows_per_s"] for r in results],
+            "rows/s",
+            f"generation ({args.engine}, {out['model']['params'] / 1e6:.1f}M params, {dtype}, {out['device']}), "
+            + (f"{args.batches} timed batches" if args.batches else f"{args.rows} prompts") + f", {args.max_new_tokens} new tokens",
+        )
+    if started_ray:
+        ray.shutdown()
+    return {"benchmark": name, **out}
+
+
+def main(argv=None) -> None:
+    out = run(parse(argv))
+    print(json.dumps({"benchmark": out["benchmark"], "results": out["results"]}))
 
 
 if __name__ == "__main__":

@@ -8,7 +8,8 @@ import os
 import platform
 import sys
 
-RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
+# where result files go: benchmarks/results, or $SDRRL_BENCH_RESULTS (the GPU script sends them to its --out folder)
+RESULTS = os.environ.get("SDRRL_BENCH_RESULTS") or os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
 
 
 def machine() -> dict:

@@ -3,8 +3,9 @@
 What it measures: tokens/s and model FLOPs utilisation of the project's training step (the
 DeepSpeed config from ``sdrrl_ray.train.ds_config.ds_config``, the collator and the answer-token
 loss from ``sdrrl_ray.train.loss``) on random token sequences of a fixed length, after warm-up
-steps. MFU = tokens/s x (6 N + 12 L d s) / peak, with N the parameters (embeddings included), L
-layers, d hidden size, s sequence length (PaLM's convention); peak = 989 TFLOP/s dense bf16 for
+steps. MFU = tokens/s x (6 N + 12 L d s) / peak, with N the parameters of the matrix products (all but
+the input embedding table, which is a lookup; the output head counts), L layers, d hidden size, s
+sequence length (PaLM's convention); peak = 989 TFLOP/s dense bf16 for
 H100/H200 SXM unless ``--peak-tflops`` says otherwise. DESIGN target: >= 40% MFU on one H100.
 
 Runs without Ray (one process; under ``torchrun --nproc-per-node N`` it uses N GPUs). The GPU host
@@ -101,11 +102,14 @@ def main(argv=None) -> dict:
     torch.manual_seed(0)
     config = LlamaConfig(max_position_embeddings=max(args.seq, 128), **shape)
     config._attn_implementation = "sdpa"
-    model = LlamaForCausalLM(config)
+    with torch.device(device):  # random init in place: seconds on a GPU instead of a minute on its host's CPU
+        model = LlamaForCausalLM(config)
     model.config.use_cache = False
     if args.activation_checkpointing:
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     n_params = sum(p.numel() for p in model.parameters())
+    # FLOPs count the matrix products: every parameter but the input embedding table (a lookup)
+    n_matmul = n_params - model.get_input_embeddings().weight.numel()
     train = TrainConfig(micro_batch_size=args.micro, grad_accum=args.accum, zero_stage=args.zero_stage,
                         precision="bf16" if on_gpu else "fp32", use_gpu=on_gpu, num_workers=world)
     cfg = ds_config(train, world, on_gpu)
@@ -145,14 +149,14 @@ def main(argv=None) -> dict:
     seconds = time.perf_counter() - t0
     tokens = args.steps * args.accum * args.micro * args.seq * world
     tps = tokens / seconds
-    flops_per_token = 6 * n_params + 12 * config.num_hidden_layers * config.hidden_size * args.seq
+    flops_per_token = 6 * n_matmul + 12 * config.num_hidden_layers * config.hidden_size * args.seq
     peak = args.peak_tflops
     name = torch.cuda.get_device_name(device) if on_gpu else None
     if peak is None and name:
         peak = next((v for k, v in PEAK_TFLOPS.items() if k in name), None)
     mfu = (tps * flops_per_token / (peak * 1e12 * world)) if (peak and on_gpu) else None
     result = dict(
-        device=name or "cpu", world_size=world, zero_stage=args.zero_stage, precision=train.precision if on_gpu
+        device=name or "cpu", world_size=world, flops_per_token=flops_per_token, zero_stage=args.zero_stage, precision=train.precision if on_gpu
         else "fp32", params=n_params, seq=args.seq, micro=args.micro, accum=args.accum, steps=args.steps,
         activation_checkpointing=args.activation_checkpointing, seconds=round(seconds, 3), tokens=tokens,
         tokens_per_s=round(tps, 1), tokens_per_s_per_gpu=round(tps / world, 1),
