@@ -5,6 +5,9 @@
     sdrrl eval CONFIG [k=v ...]           -> OUT/report.json, OUT/report.md, OUT/plots/*.png
     sdrrl demo [--out DIR] [k=v ...]      -> all three on the embedded demo (local Ray, tiny built-in models)
     sdrrl config CONFIG [k=v ...]         -> print the resolved config as JSON
+    sdrrl plan CONFIG [k=v ...] [--node_type=T] [--limit=N] [--json]
+                                          -> tokens per language, GPU-hours per phase and cost (no run;
+                                             limit=N calibrates on a real run of N items)
 
 A user error exits with status 2 and one line on stderr; success exits 0.
 """
@@ -76,6 +79,47 @@ class Commands:
     def config(self, config: str, *overrides: str) -> None:
         """Print the resolved config (YAML + overrides + defaults) as JSON."""
         print(load_config(config, _overrides(overrides)).to_json())
+
+    def plan(self, config: str, *overrides: str, node_type: str | None = None, limit: int | None = None,
+             price_per_hour: float | None = None, results_dir: str | None = None, tokenizer: str | None = None,
+             params: float | None = None, answer_tokens: float | None = None, json: bool = False) -> None:
+        """Estimate tokens per language, device-hours per phase and cost on a node type, from the real
+        tokenizer and the committed benchmark results. Planner options may also be given as key=value
+        (node_type=p5.48xlarge limit=8 price_per_hour=40 results_dir=DIR tokenizer=DIR params=7e9
+        answer_tokens=200); limit=N runs the transfer-set phase on N items to calibrate."""
+        from sdrrl_ray.plan import Options, plan as make_plan
+        from sdrrl_ray.plan.planner import load_plan_config
+        from sdrrl_ray.plan.report import render, to_json
+
+        given = dict(node_type=node_type, limit=limit, price_per_hour=price_per_hour, results_dir=results_dir,
+                     tokenizer=tokenizer, params=params, answer_tokens=answer_tokens)
+        given = {k: None if v is None else _plan_value(k, str(v)) for k, v in given.items()}
+        rest = []
+        for item in _overrides(overrides):
+            key, _, value = item.partition("=")
+            if key.lstrip("-") in given and "=" in item:
+                given[key.lstrip("-")] = _plan_value(key.lstrip("-"), value)
+            else:
+                rest.append(item)
+        result = make_plan(load_plan_config(config, rest), Options(**given))
+        if not json:
+            print(render(result))
+        print(to_json(result))
+
+
+def _plan_value(key: str, raw: str):
+    """A planner option given as key=value: numbers parsed, strings kept."""
+    if key in ("node_type", "results_dir", "tokenizer"):
+        return raw
+    try:
+        value = float(raw)
+    except ValueError:
+        raise UserError(f"{key}={raw!r} is not a number") from None
+    if key == "limit":
+        if not value.is_integer() or value <= 0:
+            raise UserError(f"limit={raw} must be a positive integer (items to calibrate on)")
+        return int(value)
+    return value
 
 
 def _user_error(exc: BaseException) -> UserError | None:

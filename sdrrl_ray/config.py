@@ -414,18 +414,22 @@ def _coerce(tp: Any, value: Any, where: str, problems: list[str]) -> Any:
     return value
 
 
-def from_dict(data: dict) -> Config:
+def from_dict(data: dict, *, require_engines: bool = True) -> Config:
     """Build a :class:`Config` from a nested dict, collecting every problem before raising."""
     problems: list[str] = []
     cfg = _build(Config, data, "", problems)
     if problems:
         raise ConfigError(problems)
-    check(cfg)
+    check(cfg, require_engines=require_engines)
     return cfg
 
 
-def load_config(path: str | os.PathLike | None, overrides: list[str] | tuple[str, ...] = ()) -> Config:
-    """Read YAML ``path`` (or nothing), apply ``key=value`` overrides and validate."""
+def load_config(path: str | os.PathLike | None, overrides: list[str] | tuple[str, ...] = (), *,
+                require_engines: bool = True) -> Config:
+    """Read YAML ``path`` (or nothing), apply ``key=value`` overrides and validate.
+
+    ``require_engines=False`` skips the check that the configured engines are importable here
+    (planning a vLLM run from a laptop)."""
     data: dict = {}
     if path:
         path = os.fspath(path)
@@ -440,7 +444,7 @@ def load_config(path: str | os.PathLike | None, overrides: list[str] | tuple[str
             raise UserError(f"config file {path} must hold a mapping at the top level")
         data = _resolve_relative_paths(data, os.path.dirname(os.path.abspath(path)))
     data = _deep_merge(data, parse_overrides(list(overrides)))
-    return from_dict(data)
+    return from_dict(data, require_engines=require_engines)
 
 
 def _resolve_relative_paths(data: dict, base: str) -> dict:
@@ -460,7 +464,7 @@ def vllm_available() -> bool:
     return importlib.util.find_spec("vllm") is not None
 
 
-def check(cfg: Config) -> None:
+def check(cfg: Config, *, require_engines: bool = True) -> None:
     """Cross-field checks: languages against the registry and every configured component."""
     problems: list[str] = []
     src = cfg.languages.source
@@ -500,7 +504,7 @@ def check(cfg: Config) -> None:
                 f"languages {known} are not supported by eval:{task}; remove {task} from eval.tasks "
                 "or add a target it covers"
             )
-    if cfg.generate.engine == "vllm" and not vllm_available():
+    if require_engines and cfg.generate.engine == "vllm" and not vllm_available():
         problems.append(
             "generate.engine=vllm but the vllm package is not importable in this environment; "
             "install it (pip install 'sdrrl-ray[vllm]' on a GPU machine) or set generate.engine=hf"
