@@ -141,7 +141,9 @@ def main(argv=None) -> None:
     ap.add_argument("--out-len", type=int, default=48, help="generated tokens per segment (min = max)")
     ap.add_argument("--vocab", type=int, default=32000)
     ap.add_argument("--rounds", type=int, default=1, help="passes over the segments")
-    ap.add_argument("--plot", default=None, help="write a PNG bar chart here")
+    ap.add_argument("--plot", default=None, help="write the PNG bar chart here (default benchmarks/results/translate[_TAG].png)")
+    ap.add_argument("--tag", default="", help="suffix of the result files")
+    ap.add_argument("--no-save", action="store_true", help="print only; write no result files")
     ap.add_argument("--keep", default=None, help="build the model in this folder and keep it")
     args = ap.parse_args(argv)
 
@@ -199,7 +201,11 @@ def main(argv=None) -> None:
                   "processes competed for the cores; torch's threads suffer more from that than CTranslate2's, so "
                   "the ratio is not a clean measurement")
 
-        if args.plot:
+        from benchmarks.common import RESULTS, machine, save
+
+        name = "translate" + (f"_{args.tag}" if args.tag else "")
+        plot = args.plot or (None if args.no_save else os.path.join(RESULTS, f"{name}.png"))
+        if plot:
             import matplotlib
 
             matplotlib.use("Agg")
@@ -211,8 +217,8 @@ def main(argv=None) -> None:
             ax.set_ylabel("segments / s")
             ax.set_title(f"beam {args.beam}, batch {args.batch}, {args.threads} threads")
             fig.tight_layout()
-            os.makedirs(os.path.dirname(os.path.abspath(args.plot)), exist_ok=True)
-            fig.savefig(args.plot, dpi=120)
+            os.makedirs(os.path.dirname(os.path.abspath(plot)), exist_ok=True)
+            fig.savefig(plot, dpi=120)
 
         summary = {
             "benchmark": "translate",
@@ -232,8 +238,10 @@ def main(argv=None) -> None:
             "machine_busy": busy,
             "versions": {"python": platform.python_version(), "torch": torch.__version__,
                          "transformers": transformers.__version__, "ctranslate2": ctranslate2.__version__},
-            "machine": {"cpu": _cpu_name(), "cpus": os.cpu_count(), "cuda": torch.cuda.is_available()},
+            "machine": {"cpu": _cpu_name(), **machine()},
         }
+        if not args.no_save:
+            save(name, summary)
         print(json.dumps(summary))
     finally:
         if not args.keep:
