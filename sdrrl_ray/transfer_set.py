@@ -17,6 +17,7 @@ from sdrrl_ray.accounting import count_output
 from sdrrl_ray.codeswitch import dictionary_plan
 from sdrrl_ray.config import Config
 from sdrrl_ray.errors import UserError
+from sdrrl_ray.execution_stats import operator_stats
 from sdrrl_ray.ingest import guess_licence, list_inputs
 from sdrrl_ray.manifest import git_commit, read_json, versions, write_json
 from sdrrl_ray.models import resolve_model
@@ -150,10 +151,11 @@ def run_transfer_set(cfg: Config) -> dict:
         done_targets={k: v for k, v in done_targets.items() if k not in skip_items},
         translation_model_path=mt_path, parallel_rows=par_rows,
     )
-    build_plan(cfg, inputs).write_datasink(
-        sink.SplitParquetSink(out, KEPT_DIR, KEPT_SCHEMA, REJECT_SCHEMA, min_rows=cfg.rows_per_file)
-    )
+    plan = build_plan(cfg, inputs)
+    executing = time.perf_counter()
+    plan.write_datasink(sink.SplitParquetSink(out, KEPT_DIR, KEPT_SCHEMA, REJECT_SCHEMA, min_rows=cfg.rows_per_file))
     wall = time.perf_counter() - started
+    execution = {"seconds": round(time.perf_counter() - executing, 3), "operators": operator_stats(plan, executing)}
 
     variants = [s for s in cfg.transfer.subsets if s in VARIANT_SUBSETS]
     manifest = count_output(
@@ -176,6 +178,7 @@ def run_transfer_set(cfg: Config) -> dict:
         },
         licences=licences(cfg, files),
         wall_seconds_last_run=round(wall, 2),
+        execution_last_run=execution,  # Ray Data's per-operator timing of this run (sdrrl_ray.execution_stats)
         resumed_pairs=len(done),
     )
     write_json(f"{out}/manifest.json", manifest)
