@@ -31,9 +31,11 @@ Prints tables and a last-line JSON; writes benchmarks/results/e2e.{json,png}.
     python benchmarks/bench_e2e.py --no-stage-split --target-block-kib 8 --tag blocks8k   # what-if: smaller blocks
     python benchmarks/bench_e2e.py --replot benchmarks/results/e2e.json                   # redraw the PNG only
 
-The demo's 466 items reach generation and translation as one Ray Data block (a few dozen KiB), so each
-of those pools runs one task and a second actor has nothing to do; ``--target-block-kib`` shows what
-the pools do with several blocks.
+The demo's 466 items are read as one Ray Data block (a few dozen KiB); the plan splits it into blocks of
+one batch before the generation and translation pools (``sdrrl_ray.pipeline.batch_blocks``), so each
+pool gets one task per batch and a second actor shares the work (``gen_tasks``, ``mt_tasks`` and the
+pools' mean concurrency are recorded). ``--target-block-kib`` changes Ray's block-size cap for the
+whole plan, a what-if for the other stages.
 """
 
 from __future__ import annotations
@@ -462,9 +464,8 @@ def main() -> None:
     ap.add_argument("--node-cpus", type=int, default=4, help="logical CPUs per simulated node")
     ap.add_argument("--repeats", type=int, default=1)
     ap.add_argument("--target-block-kib", type=float, default=None,
-                    help="scaling runs only, a what-if: Ray Data's target_max_block_size (default: Ray's). The demo "
-                         "reaches generation and translation as one block, so a second actor gets no task; smaller "
-                         "blocks give the pools several tasks")
+                    help="scaling runs only, a what-if: Ray Data's target_max_block_size for the whole plan "
+                         "(default: the plan's own)")
     ap.add_argument("--scenario-timeout", type=int, default=600, help="seconds per scaling run")
     ap.add_argument("--override", action="append", default=[], help="extra config key=value (repeatable), all runs")
     ap.add_argument("--keep", action="store_true", help="keep the runs' output folders")

@@ -92,6 +92,14 @@ def actor_pool_args(pool: ActorPoolConfig, tensor_parallel_size: int = 1) -> dic
     return args
 
 
+def batch_blocks(ds: ray.data.Dataset, pool: ActorPoolConfig) -> ray.data.Dataset:
+    """Blocks of at most one batch before an actor-pool stage. An actor task takes a whole block, so
+    an input that arrives as one block (a small file, one read task) would keep a pool of N actors
+    at one busy actor, and hold every downstream stage until the whole input is through this one.
+    A streaming repartition (no shuffle, no materialization) splits and merges blocks as they pass."""
+    return ds.repartition(target_num_rows_per_block=pool.batch_size)
+
+
 def translation_needed(cfg: Config) -> bool:
     return any(s in cfg.transfer.subsets for s in ("TL", "LT", "TT"))
 
@@ -124,6 +132,7 @@ def build_plan(cfg: Config, inputs: PlanInputs) -> ray.data.Dataset:
         **light,
     )
     ds = ds.map_batches(_add_run_columns, fn_kwargs=dict(src=cfg.languages.source, done_targets=inputs.done_targets), **light)
+    ds = batch_blocks(ds, g.pool)
     ds = ds.map_batches(
         Generator,
         fn_constructor_kwargs=dict(
@@ -169,6 +178,7 @@ def translation_stages(ds: ray.data.Dataset, cfg: Config, inputs: PlanInputs) ->
     from sdrrl_ray.translate.stage import Translator
 
     t = cfg.translate
+    ds = batch_blocks(ds, t.pool)
     ds = ds.map_batches(
         Translator,
         fn_constructor_kwargs=translator_kwargs(cfg, inputs),
