@@ -1,17 +1,24 @@
-"""CPU stages: rows/s of ingest, answer choice, target fan-out + variants, code-switching and
-parallel tasks, and peak memory of the streaming plan at growing input sizes.
+"""CPU stages: rows/s of ingest, answer choice, target fan-out, subsets (LL/TL/LT/TT variants),
+code-switching and parallel tasks, and peak memory of the streaming plan at growing input sizes.
 
 Two measurements:
 1. per-stage throughput: each pure stage function timed in-process on one large batch
-   (steady state: a warm-up call first);
+   (steady state: a warm-up call first, then the best of 3). Besides rows/s in the stage's own unit,
+   ``items_per_s`` gives the rate in input items (one generation row is one item; an item becomes 2
+   (item, target) rows and 8 variants with 2 targets and 4 subsets), which is what compares with the
+   generation stage's rows/s; parallel tasks are built from sentence pairs, not items.
 2. the streaming plan on Ray Data at 10k / 100k / 1M input rows: ingest -> answer choice ->
-   (item, target) rows -> variants -> code-switch -> Parquet sink, with the model stages
+   (item, target) rows -> subsets -> code-switch -> Parquet sink, with the model stages
    (generation, translation) left out so only CPU work is timed (the gold answer is used, and the
-   "translation" columns copy the source text). Peak memory is the largest sum of RSS over the
-   driver and all Ray worker processes, sampled every 0.2 s.
+   "translation" columns copy the source text). Each size runs on a fresh local Ray instance.
+   Memory is sampled every 0.2 s over the driver and all its descendants (GCS, raylet, workers):
+   ``peak_mb`` is the largest sum of their proportional set sizes without shared-memory pages
+   (Pss_Anon + Pss_File) plus the bytes in use in Ray's object store. ``peak_rss_mb``, the largest
+   sum of RSS, is kept for comparison with older results; it counts every shared page (libraries,
+   object store) once per process that maps it, so it grows with the number of worker processes.
 
     python benchmarks/bench_cpu_stages.py --sizes 10000,100000,1000000
-    python benchmarks/bench_cpu_stages.py --sizes 2000 --quick      # seconds; used by the test suite
+    python benchmarks/bench_cpu_stages.py --sizes 2000 --quick      # seconds; results are not saved
 """
 
 from __future__ import annotations
@@ -52,6 +59,10 @@ def timed(fn, *args, repeat: int = 3, **kwargs) -> float:
     return best
 
 
+TARGETS = ["ja", "th"]
+SUBSETS = ["LL", "TL", "LT", "TT"]
+
+
 def stage_throughput(n: int) -> list[dict]:
     from sdrrl_ray.answer_choice import choose_answers
     from sdrrl_ray.codeswitch import CodeSwitcher
@@ -61,67 +72,123 @@ def stage_throughput(n: int) -> list[dict]:
     from sdrrl_ray.parallel_tasks import make_tasks, read_parallel
 
     tmp = tempfile.mkdtemp()
+    out = []
+
+    def record(stage: str, fn: str, unit: str, rows: int, secs: float, per_item: float | None) -> None:
+        """per_item: rows of this stage per input item (None: not built from items)."""
+        out.append({"stage": stage, "fn": fn, "unit": unit, "rows": rows, "rows_per_s": rows / secs,
+                    "items_per_s": rows / per_item / secs if per_item else None})
+
     try:
         path = os.path.join(tmp, "in.jsonl")
         synthetic_instructions(path, n)
         cfg = DataConfig(path=path)
         files = list_inputs(cfg)
-        out = []
-        secs = timed(lambda: sum(1 for _ in iter_rows(files, cfg)), repeat=1)
-        out.append({"stage": "ingest", "unit": "record", "rows": n, "rows_per_s": n / secs})
+        secs = timed(lambda: sum(1 for _ in iter_rows(files, cfg)))
+        record("ingest", "ingest.iter_rows", "record", n, secs, 1)
         rows = list(iter_rows(files, cfg))
         batch = {k: np.array([r.get(k) for r in rows], dtype=object) for k in rows[0]}
         batch["record"] = np.array([r["record"] for r in rows])
         secs = timed(lambda: choose_answers(dict(batch), mode="mixed", p_self=0.5, seed=0))
-        out.append({"stage": "answer_choice", "unit": "item", "rows": n, "rows_per_s": n / secs})
+        record("answer_choice", "answer_choice.choose_answers", "item", n, secs, 1)
         b = choose_answers(dict(batch), mode="mixed", p_self=0.5, seed=0)
         b["answer"] = b["gold_answer"]
         b["src_lang"] = np.array(["en"] * n, dtype=object)
-        secs = timed(lambda: expand_targets(dict(b), targets=["ja", "th"]))
-        pairs = expand_targets(dict(b), targets=["ja", "th"]).to_pydict()
+        secs = timed(lambda: expand_targets(dict(b), targets=TARGETS))
+        record("target_fanout", "fanout.expand_targets", "item", n, secs, 1)
+        pairs = expand_targets(dict(b), targets=TARGETS).to_pydict()
         m = len(pairs["item_id"])
-        out.append({"stage": "target_fanout", "unit": "item", "rows": n, "rows_per_s": n / secs})
         pb = {k: np.array(v, dtype=object) for k, v in pairs.items()}
         pb["question_tgt"], pb["answer_tgt"] = pb["question_src"], pb["answer_src"]
         pb["question_ok"] = pb["answer_ok"] = np.ones(m, dtype=bool)
         pb["question_reason"] = pb["answer_reason"] = np.full(m, None, dtype=object)
-        secs = timed(lambda: assemble(dict(pb), subsets=["LL", "TL", "LT", "TT"], source_lang="en"))
-        out.append({"stage": "variants", "unit": "item-target", "rows": m, "rows_per_s": m / secs})
-        variants = assemble(dict(pb), subsets=["LL", "TL", "LT", "TT"], source_lang="en").to_pydict()
+        secs = timed(lambda: assemble(dict(pb), subsets=SUBSETS, source_lang="en"))
+        record("subsets", "fanout.assemble (LL/TL/LT/TT)", "item-target", m, secs, m / n)
+        variants = assemble(dict(pb), subsets=SUBSETS, source_lang="en").to_pydict()
         vb = {k: np.array(v, dtype=object) for k, v in variants.items()}
-        switcher = CodeSwitcher(os.path.join(demo_data_dir(), "dictionaries"), "en", ["ja", "th"], p=0.15, seed=0)
+        switcher = CodeSwitcher(os.path.join(demo_data_dir(), "dictionaries"), "en", TARGETS, p=0.15, seed=0)
         k = len(vb["id"])
         secs = timed(lambda: switcher(dict(vb)))
-        out.append({"stage": "code_switch", "unit": "variant", "rows": k, "rows_per_s": k / secs})
+        record("code_switch", "codeswitch.CodeSwitcher", "variant", k, secs, k / n)
         corpus = read_parallel(os.path.join(demo_data_dir(), "parallel", "en-ja.tsv"), src_iso="en", tgt_iso="ja", n_pairs=None, seed=0)
         pairs_list = (corpus.pairs * (1 + n // max(1, len(corpus.pairs))))[:n]
-        secs = timed(lambda: make_tasks(pairs_list, src_iso="en", tgt_iso="ja", seed=0), repeat=1)
-        out.append({"stage": "parallel_tasks", "unit": "pair", "rows": len(pairs_list), "rows_per_s": len(pairs_list) / secs})
+        secs = timed(lambda: make_tasks(pairs_list, src_iso="en", tgt_iso="ja", seed=0))
+        record("parallel_tasks", "parallel_tasks.make_tasks", "pair", len(pairs_list), secs, None)
         return out
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-class PeakRSS:
-    """Largest sum of RSS over this process and all its descendants (Ray workers), sampled."""
+def _smaps_rollup(pid: int) -> dict | None:
+    """Rss / Pss split of one process (Linux >= 4.14), in bytes; None where it cannot be read."""
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as fh:
+            fields = dict(line.split()[:2] for line in fh if line.endswith("kB\n"))
+    except OSError:
+        return None
+    return {k[:-1]: int(v) * 1024 for k, v in fields.items() if k in ("Rss:", "Pss:", "Pss_Anon:", "Pss_File:", "Pss_Shmem:")}
+
+
+def _object_store_used():
+    """A callable giving the bytes in use in this Ray instance's object store, or None if unavailable."""
+    try:
+        from ray._private.internal_api import get_memory_info_reply
+        from ray._private.state import state
+
+        get_memory_info_reply(state)
+        return lambda: get_memory_info_reply(state, timeout_seconds=5).store_stats.object_store_bytes_used
+    except Exception:
+        return None
+
+
+class PeakMemory:
+    """Peaks, sampled every ``interval`` s, of memory used by this process and its descendants (the
+    local Ray instance: GCS, raylet, workers).
+
+    ``peak_mb``: sum over processes of Pss_Anon + Pss_File (private pages, and shared library pages
+    divided among the processes that map them) plus the bytes in use in the object store, whose
+    shared-memory pages are left out of the per-process sums so they are counted once.
+    ``peak_rss_mb``: sum of RSS, which counts shared pages once per process mapping them."""
 
     def __init__(self, interval: float = 0.2):
-        self.peak, self.interval, self._stop = 0, interval, threading.Event()
+        self.interval, self._stop = interval, threading.Event()
+        self.peak = {"peak_mb": 0.0, "object_store_mb_at_peak": 0.0, "processes_at_peak": 0, "peak_rss_mb": 0.0,
+                     "peak_pss_mb": 0.0, "peak_object_store_mb": 0.0}
+        self._store = _object_store_used()
         self.thread = threading.Thread(target=self._run, daemon=True)
 
-    def _sample(self) -> int:
+    def _sample(self) -> None:
         me = psutil.Process()
-        total = me.memory_info().rss
-        for child in me.children(recursive=True):
+        rss = pss = private = 0
+        procs = [me, *me.children(recursive=True)]
+        for proc in procs:
+            r = _smaps_rollup(proc.pid)
+            if r is None:  # no smaps_rollup (not Linux, or the process just ended): RSS for both
+                try:
+                    r = {"Rss": proc.memory_info().rss}
+                except psutil.Error:
+                    continue
+                r["Pss"] = r["Pss_Anon"] = r["Rss"]
+            rss += r["Rss"]
+            pss += r["Pss"]
+            private += r.get("Pss_Anon", 0) + r.get("Pss_File", 0)
+        store = 0
+        if self._store is not None:
             try:
-                total += child.memory_info().rss
-            except psutil.Error:
+                store = self._store()
+            except Exception:
                 pass
-        return total
+        mb = 2**20
+        p = self.peak
+        if (private + store) / mb > p["peak_mb"]:
+            p["peak_mb"], p["object_store_mb_at_peak"], p["processes_at_peak"] = (private + store) / mb, store / mb, len(procs)
+        p["peak_rss_mb"] = max(p["peak_rss_mb"], rss / mb)
+        p["peak_pss_mb"] = max(p["peak_pss_mb"], pss / mb)
+        p["peak_object_store_mb"] = max(p["peak_object_store_mb"], store / mb)
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            self.peak = max(self.peak, self._sample())
+            self._sample()
             time.sleep(self.interval)
 
     def __enter__(self):
@@ -131,6 +198,7 @@ class PeakRSS:
     def __exit__(self, *exc):
         self._stop.set()
         self.thread.join()
+        self._sample()
 
 
 def _fake_translation(batch: dict):
@@ -165,20 +233,78 @@ def streaming_plan(n: int) -> dict:
         ds = ds.map_batches(choose_answers_arrow, fn_kwargs=dict(mode="gold", p_self=0.5, seed=0), **light)
         ds = ds.map_batches(_add_run_columns, fn_kwargs=dict(src="en", done_targets={}), **light)
         ds = ds.map_batches(lambda b: {**b, "answer": b["gold_answer"]}, **light)
-        ds = ds.map_batches(expand_targets, fn_kwargs=dict(targets=["ja", "th"]), **light)
+        ds = ds.map_batches(expand_targets, fn_kwargs=dict(targets=TARGETS), **light)
         ds = ds.map_batches(_fake_translation, **light)
-        ds = ds.map_batches(assemble, fn_kwargs=dict(subsets=["LL", "TL", "LT", "TT"], source_lang="en"), **light)
-        ds = ds.map_batches(CodeSwitcher, fn_constructor_args=(os.path.join(demo_data_dir(), "dictionaries"), "en", ["ja", "th"]),
+        ds = ds.map_batches(assemble, fn_kwargs=dict(subsets=SUBSETS, source_lang="en"), **light)
+        ds = ds.map_batches(CodeSwitcher, fn_constructor_args=(os.path.join(demo_data_dir(), "dictionaries"), "en", TARGETS),
                             fn_constructor_kwargs=dict(p=0.15, seed=0), compute=ray.data.ActorPoolStrategy(size=1),
                             batch_size=1024, num_cpus=0.5)
-        with PeakRSS() as mem:
+        with PeakMemory() as mem:
             t0 = time.perf_counter()
             ds.write_datasink(SplitParquetSink(os.path.join(tmp, "out"), "transfer_set", KEPT_SCHEMA, REJECT_SCHEMA, min_rows=8192))
             secs = time.perf_counter() - t0
-        return {"rows": n, "seconds": secs, "input_rows_per_s": n / secs, "variant_rows": n * 8,
-                "peak_rss_mb": mem.peak / 2**20}
+        return {"rows": n, "seconds": secs, "input_rows_per_s": n / secs, "variant_rows": n * len(TARGETS) * len(SUBSETS),
+                "block_bytes_cap": ds.context.target_max_block_size, **mem.peak}
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def generation_rows_per_s() -> dict | None:
+    """Pipeline-side generation rows/s from the saved generation results: the fastest (the strictest
+    bar for the CPU stages) and, under ``all``, every one."""
+    from benchmarks.common import RESULTS
+
+    found = []
+    for name in sorted(os.listdir(RESULTS)) if os.path.isdir(RESULTS) else []:
+        if not (name.startswith("generate") and name.endswith(".json")):
+            continue
+        with open(os.path.join(RESULTS, name)) as fh:
+            res = json.load(fh)
+        model = res.get("model", {})
+        for r in res.get("results", []):
+            if r.get("side") == "pipeline":
+                found.append({"rows_per_s": r["rows_per_s"], "file": name, "engine": res.get("engine"),
+                              "batch_size": r.get("batch_size"), "model": model.get("spec") or model.get("path"),
+                              "params": model.get("params"), "device": res.get("device", "cpu")})
+    if not found:
+        return None
+    return {**max(found, key=lambda g: g["rows_per_s"]), "all": found}
+
+
+def plot(path: str, stages: list[dict], plans: list[dict], gen: dict | None) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 3.8))
+    names = [s["stage"] for s in stages]
+    x = np.arange(len(names))
+    ax1.bar(x - 0.2, [s["rows_per_s"] for s in stages], 0.4, label="rows/s (stage's unit)", color="#4472c4")
+    ax1.bar(x + 0.2, [s["items_per_s"] or 0 for s in stages], 0.4, label="input items/s", color="#a5a5a5")
+    if gen:
+        ax1.axhline(20 * gen["rows_per_s"], color="#c00000", ls="--", lw=1, label=f"20x generation ({gen['rows_per_s']:.0f} rows/s)")
+    ax1.set_yscale("log")
+    ax1.set_xticks(x, names, rotation=20, ha="right", fontsize=8)
+    ax1.set_ylabel("per second (one process)")
+    ax1.set_title("CPU stages, steady state", fontsize=10)
+    ax1.legend(fontsize=7)
+    labels = [f"{p['rows']:,}" for p in plans]
+    xs = np.arange(len(plans))
+    procs = [p["peak_mb"] - p["object_store_mb_at_peak"] for p in plans]
+    ax2.bar(xs, procs, 0.5, label="processes (PSS without shm)", color="#4472c4")
+    ax2.bar(xs, [p["object_store_mb_at_peak"] for p in plans], 0.5, bottom=procs, label="object store in use", color="#ed7d31")
+    ax2.plot(xs, [p["peak_rss_mb"] for p in plans], "k^--", lw=1, label="sum of RSS (overcounts shared)")
+    for i, p in enumerate(plans):
+        ax2.text(i, p["peak_mb"], f"{p['peak_mb']:.0f}", ha="center", va="bottom", fontsize=8)
+    ax2.set_xticks(xs, labels)
+    ax2.set_xlabel("input rows")
+    ax2.set_ylabel("peak MB")
+    ax2.set_title("Streaming plan (no model stages), memory at its peak", fontsize=10)
+    ax2.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
 
 
 def main() -> None:
@@ -194,29 +320,51 @@ def main() -> None:
 
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")
     stages = stage_throughput(min(args.stage_rows, 2000) if args.quick else args.stage_rows)
+    gen = generation_rows_per_s()
     for s in stages:
         s["rows_per_s"] = round(s["rows_per_s"], 1)
-    print(table(stages, ["stage", "unit", "rows", "rows_per_s"]))
+        s["items_per_s"] = round(s["items_per_s"], 1) if s["items_per_s"] is not None else None
+        if gen:
+            s["x_generation"] = round((s["items_per_s"] or s["rows_per_s"]) / gen["rows_per_s"], 1)
+    print(table(stages, ["stage", "fn", "unit", "rows", "rows_per_s", "items_per_s", "x_generation"]))
 
-    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
-    ray.data.DataContext.get_current().enable_progress_bars = False
     plans = []
+    cols = ["rows", "seconds", "input_rows_per_s", "variant_rows", "peak_mb", "object_store_mb_at_peak", "processes_at_peak",
+            "peak_object_store_mb", "peak_pss_mb", "peak_rss_mb"]
     for n in [int(x) for x in args.sizes.split(",")]:
-        r = streaming_plan(n)
+        # a fresh instance per size: worker processes left idle by one size are not counted in the next
+        ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
+        ray.data.DataContext.get_current().enable_progress_bars = False
+        try:
+            r = streaming_plan(n)
+        finally:
+            ray.shutdown()
         plans.append({k: round(v, 2) if isinstance(v, float) else v for k, v in r.items()})
-        print(table(plans[-1:], ["rows", "seconds", "input_rows_per_s", "variant_rows", "peak_rss_mb"]))
-    ray.shutdown()
-    peak = [p["peak_rss_mb"] for p in plans]
+        print(table(plans[-1:], cols))
+
+    def growth(key: str) -> float:
+        return round(plans[-1][key] / plans[0][key] - 1, 3) if len(plans) > 1 and plans[0][key] else 0.0
+
+    def spread(key: str) -> float:
+        return round(max(p[key] for p in plans) / min(p[key] for p in plans) - 1, 3)
+
+    slowest = min(stages, key=lambda s: s.get("x_generation", float("inf")))
+    targets = {
+        "generation": gen,
+        "stage_speed": {"need": ">= 20x generation rows/s (items/s for stages built from items)",
+                        "slowest_stage": slowest["stage"], "x_generation": slowest.get("x_generation"),
+                        "met": bool(gen) and slowest["x_generation"] >= 20} if gen else None,
+        "memory": {"need": "peak_mb flat within 20% over all sizes (largest / smallest - 1 <= 0.2)",
+                   "sizes": [p["rows"] for p in plans], "spread": spread("peak_mb"), "met": spread("peak_mb") <= 0.2},
+    }
     result = {"benchmark": "cpu_stages", "stages": stages, "plan": plans,
-              "peak_growth_first_to_last": round(peak[-1] / peak[0] - 1, 3) if len(peak) > 1 else 0.0,
-              "machine": machine()}
+              "peak_growth_first_to_last": growth("peak_mb"), "peak_spread": spread("peak_mb"),
+              "rss_growth_first_to_last": growth("peak_rss_mb"),
+              "targets": targets, "machine": machine()}
     if not args.quick:
         path = save("cpu_stages", result)
-        from benchmarks.common import bar_plot
-
-        bar_plot(path.replace(".json", ".png"), [s["stage"] for s in stages], [s["rows_per_s"] for s in stages],
-                 "rows/s", "CPU stages, rows/s (one process, steady state)")
-    print(json.dumps({k: result[k] for k in ("benchmark", "stages", "plan", "peak_growth_first_to_last")}))
+        plot(path.replace(".json", ".png"), stages, plans, gen)
+    print(json.dumps({k: result[k] for k in ("benchmark", "stages", "plan", "peak_growth_first_to_last", "peak_spread", "rss_growth_first_to_last", "targets")}))
 
 
 if __name__ == "__main__":

@@ -1,8 +1,9 @@
 """Ingest: stream instruction files into validated rows with a stable ``item_id``.
 
 One Ray Data read task walks the input files in order (so "first occurrence wins" for duplicate
-ids is well defined) and yields Arrow blocks of at most ``block_rows`` rows; memory stays flat as
-the input grows. Every input record yields exactly one row: ``status="ok"`` or ``"rejected"``
+ids is well defined) and yields Arrow blocks of ``block_rows`` rows; :func:`read_instructions` also
+sets the plan's streaming limits (``MAX_BLOCK_BYTES``, ``MAX_IN_FLIGHT_BYTES``) so memory stays flat
+as the input grows. Every input record yields exactly one row: ``status="ok"`` or ``"rejected"``
 with a ``reason`` (rows in = rows out + rows rejected).
 
 Whole-file problems (a JSON or Parquet file that does not parse, a missing path) are found on the
@@ -42,6 +43,16 @@ INGEST_SCHEMA = pa.schema(
 )
 
 ID_FIELDS = ("id", "item_id", "example_id", "uid")
+# Streaming limits of a transfer-set plan, set by read_instructions on the plan's own DataContext:
+# - blocks of at most MAX_BLOCK_BYTES. Ray Data merges the blocks a read task yields up to 128 MiB,
+#   so the one read task handed the next stages most of a large input as one block, which the
+#   stages that take whole blocks (batch_size=None) held as Python objects (2.5 GB in one worker at
+#   1M rows);
+# - at most MAX_IN_FLIGHT_BYTES of blocks in the object store. By default Ray Data lets the fast
+#   stages run ahead of the slowest one until half the object store is full (1.9 GB at 1M rows on
+#   a 24 GB machine), so memory grew with the input; 128 MiB is still over a hundred blocks.
+MAX_BLOCK_BYTES = 1 << 20
+MAX_IN_FLIGHT_BYTES = 128 << 20
 SUFFIX_FORMATS = {".jsonl": "jsonl", ".json": "json", ".parquet": "parquet", ".jsonl.gz": "jsonl", ".json.gz": "json"}
 LICENCE_HINTS = {"alpaca": "CC BY-NC 4.0 (Stanford Alpaca)", "dolly": "CC BY-SA 3.0 (databricks-dolly-15k)"}
 
@@ -277,4 +288,10 @@ def read_instructions(
         def get_name(self) -> str:
             return "ReadInstructions"
 
-    return ray.data.read_datasource(InstructionSource(), override_num_blocks=1)
+    ds = ray.data.read_datasource(InstructionSource(), override_num_blocks=1)
+    ctx = ds.context  # this plan's own copy of the DataContext, shared by the stages chained onto it
+    ctx.target_max_block_size = min(ctx.target_max_block_size or MAX_BLOCK_BYTES, MAX_BLOCK_BYTES)
+    limits = ctx.execution_options.resource_limits
+    in_flight = min(limits.object_store_memory or MAX_IN_FLIGHT_BYTES, MAX_IN_FLIGHT_BYTES)
+    ctx.execution_options.resource_limits = limits.copy(object_store_memory=in_flight)
+    return ds
