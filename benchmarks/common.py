@@ -7,6 +7,7 @@ import json
 import os
 import platform
 import sys
+import textwrap
 
 # where result files go: benchmarks/results, or $SDRRL_BENCH_RESULTS (the GPU script sends them to its --out folder)
 RESULTS = os.environ.get("SDRRL_BENCH_RESULTS") or os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
@@ -60,7 +61,7 @@ def bar_plot(path: str, labels: list[str], values: list[float], ylabel: str, tit
     fig, ax = plt.subplots(figsize=(max(4, 0.9 * len(labels) + 2), 3.2))
     ax.bar(labels, values, color="#4472c4")
     ax.set_ylabel(ylabel)
-    ax.set_title(title, fontsize=10)
+    ax.set_title("\n".join(textwrap.wrap(title, 80)), fontsize=9)
     for i, v in enumerate(values):
         ax.text(i, v, f"{v:.1f}", ha="center", va="bottom", fontsize=8)
     plt.xticks(rotation=20, ha="right", fontsize=8)
