@@ -119,7 +119,6 @@ def test_score_only_mode_needs_no_model(evaluated, monkeypatch):
 @pytest.mark.timeout(600)
 def test_vllm_generation_and_hf_scoring_passes(demo_model):
     """eval.engine=vllm: generation on vLLM, log-likelihoods and hidden states on an HF actor pool."""
-    pytest.importorskip("vllm")
     import ray
 
     from sdrrl_ray.evaluation import common
