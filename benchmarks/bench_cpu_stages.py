@@ -253,13 +253,13 @@ def generation_rows_per_s() -> dict | None:
     """Pipeline-side generation rows/s from the saved generation results: the fastest (the strictest
     bar for the CPU stages) and, under ``all``, every one."""
     from benchmarks.common import RESULTS
+    from sdrrl_ray.plan.rates import load_results
 
     found = []
-    for name in sorted(os.listdir(RESULTS)) if os.path.isdir(RESULTS) else []:
-        if not (name.startswith("generate") and name.endswith(".json")):
+    for path, res in load_results(RESULTS):
+        name = os.path.basename(path)
+        if not name.startswith("generate"):
             continue
-        with open(os.path.join(RESULTS, name)) as fh:
-            res = json.load(fh)
         model = res.get("model", {})
         for r in res.get("results", []):
             if r.get("side") == "pipeline":
