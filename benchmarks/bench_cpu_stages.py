@@ -64,12 +64,14 @@ SUBSETS = ["LL", "TL", "LT", "TT"]
 
 
 def stage_throughput(n: int) -> list[dict]:
-    from sdrrl_ray.answer_choice import choose_answers
-    from sdrrl_ray.codeswitch import CodeSwitcher
+    from sdrrl_ray.stages.answer_choice import choose_answers
+    from sdrrl_ray.stages.code_switch import CodeSwitcher
     from sdrrl_ray.config import DataConfig
-    from sdrrl_ray.fanout import assemble, expand_targets
-    from sdrrl_ray.ingest import iter_rows, list_inputs
-    from sdrrl_ray.parallel_tasks import make_tasks, read_parallel
+    from sdrrl_ray.stages.assemble import assemble
+    from sdrrl_ray.stages.targets import expand_targets
+    from sdrrl_ray.ingest.files import iter_rows, list_inputs
+    from sdrrl_ray.parallel.tasks import make_tasks
+    from sdrrl_ray.parallel.corpus import read_parallel
 
     tmp = tempfile.mkdtemp()
     out = []
@@ -203,7 +205,7 @@ class PeakMemory:
 
 def _fake_translation(batch: dict):
     """Stand-in for the model stages in this CPU-only benchmark: the 'translation' is the source text."""
-    from sdrrl_ray.columns import to_arrow
+    from sdrrl_ray.schema import to_arrow
 
     n = len(batch["item_id"])
     batch["question_tgt"], batch["answer_tgt"] = batch["question_src"], batch["answer_src"]
@@ -215,13 +217,16 @@ def _fake_translation(batch: dict):
 def streaming_plan(n: int) -> dict:
     import ray
 
-    from sdrrl_ray.answer_choice import choose_answers_arrow
-    from sdrrl_ray.codeswitch import CodeSwitcher
+    from sdrrl_ray.stages.answer_choice import choose_answers_arrow
+    from sdrrl_ray.stages.code_switch import CodeSwitcher
     from sdrrl_ray.config import DataConfig
-    from sdrrl_ray.fanout import assemble, expand_targets
-    from sdrrl_ray.ingest import list_inputs, read_instructions
-    from sdrrl_ray.pipeline import KEPT_SCHEMA, REJECT_SCHEMA, _add_run_columns
-    from sdrrl_ray.sink import SplitParquetSink
+    from sdrrl_ray.stages.assemble import assemble
+    from sdrrl_ray.stages.targets import expand_targets
+    from sdrrl_ray.ingest.files import list_inputs
+    from sdrrl_ray.stages.read import read_instructions
+    from sdrrl_ray.schema import KEPT_SCHEMA, REJECT_SCHEMA
+    from sdrrl_ray.stages.run_columns import add_run_columns as _add_run_columns
+    from sdrrl_ray.layout.sink import SplitParquetSink
 
     tmp = tempfile.mkdtemp()
     try:
@@ -253,7 +258,7 @@ def generation_rows_per_s() -> dict | None:
     """Pipeline-side generation rows/s from the saved generation results: the fastest (the strictest
     bar for the CPU stages) and, under ``all``, every one."""
     from benchmarks.common import RESULTS
-    from sdrrl_ray.plan.rates import load_results
+    from sdrrl_ray.planner.rates import load_results
 
     found = []
     for path, res in load_results(RESULTS):

@@ -79,7 +79,7 @@ def _env_defaults() -> None:
 
 
 def demo_config(overrides: list[str]):
-    from sdrrl_ray.cli import DEMO_CONFIG
+    from sdrrl_ray.app.cli import DEMO_CONFIG
     from sdrrl_ray.config import load_config
 
     return load_config(DEMO_CONFIG, overrides)
@@ -102,8 +102,8 @@ def _params(folder: str) -> int | None:
 
 def setup_record(cfg) -> dict:
     """Model sizes, batch sizes, actors and threads of every phase, from the resolved config."""
-    from sdrrl_ray.models import resolve_model
-    from sdrrl_ray.translate import resolve_translation_model
+    from sdrrl_ray.assets import resolve_model
+    from sdrrl_ray.assets import resolve_translation_model
 
     g, t, tr, ev = cfg.generate, cfg.translate, cfg.train, cfg.eval
     gen_path = resolve_model(g.model)
@@ -158,8 +158,8 @@ def transfer_set_split(manifest: dict, phase_s: float) -> dict:
 def stage_split(args, root: str) -> dict:
     import ray
 
-    from sdrrl_ray.cli import run_phases
-    from sdrrl_ray.manifest import read_json
+    from sdrrl_ray.app.phases import run_phases
+    from sdrrl_ray.storage import read_json
     from sdrrl_ray.runtime import init_ray
 
     out = os.path.join(root, "demo")
@@ -235,7 +235,7 @@ def run_scenario(spec: dict) -> dict:
     import ray
 
     from sdrrl_ray.runtime import init_ray
-    from sdrrl_ray.transfer_set import run_transfer_set
+    from sdrrl_ray.transfer.run import run_transfer_set
 
     a = spec["actors"]
     overrides = [f"out_dir={spec['out']}", *([f"data.limit={spec['limit']}"] if spec.get("limit") else []),

@@ -48,7 +48,8 @@ def engine_options(engine: str, threads: int, dtype: str | None = None) -> dict:
 def direct(engine: str, model: str, questions: list[str], batch_size: int, max_new_tokens: int, threads: int,
            dtype: str | None = None) -> dict:
     from sdrrl_ray import prompts
-    from sdrrl_ray.engines import SamplingSettings, build_engine
+    from sdrrl_ray.engines.base import SamplingSettings
+    from sdrrl_ray.engines.build import build_engine
 
     eng = build_engine(engine, model, **engine_options(engine, threads, dtype))
     sampling = SamplingSettings(max_new_tokens=max_new_tokens)
@@ -83,7 +84,7 @@ def pipeline(engine: str, model: str, questions: list[str], batch_size: int, act
              dtype: str | None = None, gpus_per_actor: float = 0) -> dict:
     import ray
 
-    from sdrrl_ray.generate import Generator
+    from sdrrl_ray.stages.generate import Generator
 
     n = len(questions)
     items = {
@@ -99,7 +100,7 @@ def pipeline(engine: str, model: str, questions: list[str], batch_size: int, act
     }
     import pyarrow as pa
 
-    from sdrrl_ray.columns import to_arrow
+    from sdrrl_ray.schema import to_arrow
 
     table = to_arrow({k: np.array(v, dtype=object) if k != "needs_generation" else np.array(v) for k, v in items.items()})
     ds = ray.data.from_arrow(table).repartition(max(1, n // batch_size))
@@ -157,7 +158,7 @@ def model_folder(spec: str) -> str:
         from benchmarks.models import random_llama
 
         return random_llama(spec.split(":", 1)[1])
-    from sdrrl_ray.models import resolve_model
+    from sdrrl_ray.assets import resolve_model
 
     return resolve_model(spec)
 

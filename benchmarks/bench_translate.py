@@ -167,7 +167,7 @@ def main(argv=None) -> None:
             params = transformers.AutoModelForSeq2SeqLM.from_pretrained(model_dir).num_parameters()
         build_s = time.perf_counter() - t0
 
-        from sdrrl_ray.translate.backends import CT2Backend, HFBackend
+        from sdrrl_ray.mt.backends import CT2Backend, HFBackend
 
         common = dict(beam_size=args.beam, max_decoding_length=args.out_len, min_decoding_length=args.out_len,
                       num_threads=args.threads, max_batch_size=args.batch, max_input_tokens=256)

@@ -14,7 +14,7 @@ RESULTS = os.environ.get("SDRRL_BENCH_RESULTS") or os.path.join(os.path.dirname(
 
 
 def machine() -> dict:
-    from sdrrl_ray.manifest import versions
+    from sdrrl_ray.provenance import versions
 
     info = {
         "platform": platform.platform(),

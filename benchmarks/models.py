@@ -36,7 +36,7 @@ def cache_dir() -> str:
 
 
 def tokenizer():
-    from sdrrl_ray.demo.build import _tokenizer_texts
+    from sdrrl_ray.demo.build import tokenizer_texts as _tokenizer_texts
     from sdrrl_ray.demo.tokenizer import train_tokenizer
 
     return train_tokenizer(_tokenizer_texts(), VOCAB)

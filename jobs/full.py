@@ -1,7 +1,7 @@
 """The whole SDRRL flow as one Ray Job: transfer set -> train -> eval, in that order.
 
     ray job submit --address http://127.0.0.1:8265 --working-dir . --runtime-env cluster/runtime_env.yaml \\
-        -- python jobs/full.py jobs/configs/demo.yaml [key=value ...] [phases=[transfer_set,train,eval]]
+        -- python jobs/full.py jobs/configs/demo.yaml [key=value ...] [phases=[transfer-set,train,eval]]
 
 Prints the resolved config as JSON first, then one line per phase, then a JSON summary line. Each
 phase's GPU actors have ended (checked with Ray's state API) before the next phase starts. Every
@@ -15,7 +15,8 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # the code this job was submitted with
 
-from sdrrl_ray.cluster import ALL_PHASES, job_main  # noqa: E402
+from sdrrl_ray.app.jobs import job_main  # noqa: E402
+from sdrrl_ray.app.phases import ALL_PHASES  # noqa: E402
 
 if __name__ == "__main__":
     sys.exit(job_main(sys.argv[1:], prog="jobs/full.py", default_phases=ALL_PHASES))

@@ -10,7 +10,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # the code this job was submitted with
 
-from sdrrl_ray.cluster import job_main  # noqa: E402
+from sdrrl_ray.app.jobs import job_main  # noqa: E402
 
 if __name__ == "__main__":
     sys.exit(job_main(sys.argv[1:], prog="jobs/train.py", default_phases=("train",), phases_allowed=False))

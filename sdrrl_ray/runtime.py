@@ -1,15 +1,20 @@
-"""Connecting to Ray: a running cluster when there is one (``ray job submit`` sets RAY_ADDRESS),
-else a fresh local instance."""
+"""Ray at run time: connecting (a running cluster when there is one, else a local instance), the
+arguments of every actor pool (from its config section), and waiting for a phase's GPUs to be free."""
 
 from __future__ import annotations
 
+import json
 import logging
 import os
+import time
+from typing import Optional
 
-from sdrrl_ray.config import RayConfig
+from sdrrl_ray.config import ActorPoolConfig, RayConfig
+
+log = logging.getLogger("sdrrl_ray")
 
 QUIET_ENV = {
-    "RAY_AUTH_MODE": "disabled",  # no token warning for a local instance (STACK-NOTES section 3)
+    "RAY_AUTH_MODE": "disabled",  # no token warning for a local instance
     "HF_HUB_OFFLINE": "1",
     "TRANSFORMERS_OFFLINE": "1",
     "TOKENIZERS_PARALLELISM": "false",
@@ -17,6 +22,7 @@ QUIET_ENV = {
 
 
 def init_ray(cfg: RayConfig) -> None:
+    """Connect to ``ray.address`` / ``RAY_ADDRESS`` (``ray job submit`` sets it), else start a local instance."""
     import ray
 
     if ray.is_initialized():
@@ -41,8 +47,6 @@ def init_ray(cfg: RayConfig) -> None:
 
 def _job_env_var_keys() -> set:
     """Env var names the enclosing Ray Job's runtime_env sets (empty outside a Ray Job)."""
-    import json
-
     raw = os.environ.get("RAY_JOB_CONFIG_JSON_ENV_VAR")
     if not raw:
         return set()
@@ -50,3 +54,93 @@ def _job_env_var_keys() -> set:
         return set(((json.loads(raw).get("runtime_env") or {}).get("env_vars") or {}))
     except (ValueError, AttributeError):
         return set()
+
+
+# ---------------------------------------------------------------------------------------------
+# actor pools
+
+
+def actor_pool_args(pool: ActorPoolConfig, tensor_parallel_size: int = 1) -> dict:
+    """``map_batches`` kwargs for an actor-pool stage; ``resources`` pin it to a node type when set.
+
+    A GPU pool (``num_gpus > 0``) serving a vLLM engine with ``tensor_parallel_size`` N gets at least
+    N GPUs per actor: the engine's N ranks all live in (and see the GPUs of) that one actor.
+    """
+    import ray.data
+
+    args = dict(
+        compute=ray.data.ActorPoolStrategy(min_size=pool.min_actors, max_size=pool.max_actors),
+        batch_size=pool.batch_size,
+        num_cpus=pool.num_cpus,
+    )
+    if pool.num_gpus:
+        args["num_gpus"] = max(pool.num_gpus, tensor_parallel_size)
+    if pool.resources:
+        args["resources"] = dict(pool.resources)
+    return args
+
+
+def batch_blocks(ds, pool: ActorPoolConfig):
+    """Blocks of at most one batch before an actor-pool stage. An actor task takes a whole block, so
+    an input that arrives as one block (a small file, one read task) would keep a pool of N actors
+    at one busy actor, and hold every downstream stage until the whole input is through this one.
+    A streaming repartition (no shuffle, no materialization) splits and merges blocks as they pass."""
+    return ds.repartition(target_num_rows_per_block=pool.batch_size)
+
+
+# ---------------------------------------------------------------------------------------------
+# GPUs between phases
+
+
+def gpu_holders(job_id: Optional[str] = None) -> Optional[list]:
+    """Live actors (of ``job_id``, default: this driver's job) whose resources include a GPU.
+
+    Uses Ray's state API (needs the dashboard, i.e. a cluster started by ``ray start`` / ``ray up`` /
+    KubeRay); returns None when the state API is not available (a local instance without dashboard).
+    """
+    import ray
+    from ray.util.state import list_actors
+
+    job_id = job_id or ray.get_runtime_context().get_job_id()
+    try:
+        actors = list_actors(filters=[("job_id", "=", job_id), ("state", "!=", "DEAD")], detail=True,
+                             limit=10_000, raise_on_missing_output=False, timeout=30)
+    except Exception as exc:  # noqa: BLE001 - state API unreachable (no dashboard)
+        log.info("state API unavailable (%s); falling back to resource totals", exc)
+        return None
+    return [a for a in actors if float((a.required_resources or {}).get("GPU", 0) or 0) > 0]
+
+
+def wait_gpus_released(timeout_s: float = 300, poll_s: float = 0.5) -> dict:
+    """Wait until no live actor of this job holds a GPU; raise if they still do after ``timeout_s``.
+
+    Ray Data ends a stage's actors when its Dataset execution finishes, and Ray Train ends its
+    workers when ``fit()`` returns; this checks it (with the state API) instead of assuming it.
+    """
+    import ray
+
+    total = float(ray.cluster_resources().get("GPU", 0))
+    deadline = time.monotonic() + timeout_s
+    while True:
+        holders = gpu_holders() if total else []
+        free = float(ray.available_resources().get("GPU", 0))
+        if holders is None:  # no state API (local instance): the cluster's free GPUs are the evidence
+            if free >= total:
+                return {"holders": 0, "gpus_total": total, "gpus_available": free}
+            if time.monotonic() > deadline:
+                log.warning("%s of %s GPUs still in use after %ss (no state API to say by whom)",
+                            total - free, total, timeout_s)
+                return {"holders": -1, "gpus_total": total, "gpus_available": free}
+        elif not holders:
+            settle = time.monotonic() + 5  # the GCS frees a dead actor's GPUs a moment after the state API says DEAD
+            while free < total and time.monotonic() < settle:
+                time.sleep(poll_s)
+                free = float(ray.available_resources().get("GPU", 0))
+            return {"holders": 0, "gpus_total": total, "gpus_available": free}
+        elif time.monotonic() > deadline:
+            names = ", ".join(sorted({a.class_name for a in holders}))
+            raise RuntimeError(
+                f"after {timeout_s}s, {len(holders)} actor(s) of this job still hold GPUs ({names}); the next phase "
+                "would wait for them (raise ray.gpu_release_timeout_s, or check what the previous phase left running)"
+            )
+        time.sleep(poll_s)

@@ -13,6 +13,11 @@ def demo_data_dir() -> str:
     return os.path.join(os.path.dirname(os.path.abspath(__file__)), "data")
 
 
+def eval_data_dir() -> str:
+    """The demo's evaluation files (one folder per task, in each benchmark's released layout)."""
+    return os.path.join(os.path.dirname(os.path.abspath(__file__)), "eval_data")
+
+
 def demo_instructions_path() -> str:
     """The English instruction file (Alpaca layout, JSON Lines)."""
     return os.path.join(demo_data_dir(), "instructions.jsonl")

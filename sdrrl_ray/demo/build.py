@@ -4,8 +4,8 @@
 template, ``generation_config.json`` whose eos is the end-of-turn token ``<|end|>``). The folder
 lives under the cache root (``cache_dir``, else ``$SDRRL_CACHE``, else ``~/.cache/sdrrl_ray``) and
 its name carries a hash of the builder version, the data files and the hyperparameters, so any
-change builds a new one. Concurrent callers (Ray actors, test workers) wait on a file lock; the
-build goes to a temporary folder that is renamed into place once complete.
+change builds a new one (:func:`sdrrl_ray.storage.cached_folder`: concurrent callers wait on a
+file lock; the build goes to a temporary folder renamed into place once complete).
 
 Command line: ``python -m sdrrl_ray.demo.build [CACHE_DIR]`` builds or reuses the model and
 prints its path, build time and per-language script-correct rates.
@@ -19,47 +19,19 @@ import json
 import logging
 import os
 import random
-import shutil
 import sys
-import tempfile
 import time
 from typing import Optional
 
-from filelock import FileLock
-
 from sdrrl_ray.demo import assets
+from sdrrl_ray.demo.hparams import Hyperparameters
+from sdrrl_ray.storage import cache_root, cached_folder, has_file
 
 logger = logging.getLogger(__name__)
 
 BUILDER_VERSION = "2"  # bump when a change of the build code changes the model
 MODEL_PREFIX = "demo-lm-"
 REPORT_FILE = "demo_build.json"  # written last: its presence marks a complete folder
-
-
-@dataclasses.dataclass(frozen=True)
-class Hyperparameters:
-    """Everything that shapes the demo LM besides the data; part of the cache key."""
-
-    vocab_size: int = 4096  # upper bound; the BPE trainer may stop earlier
-    hidden_size: int = 128
-    intermediate_size: int = 384
-    num_layers: int = 2
-    num_heads: int = 2  # head_dim 64: vLLM's CPU attention needs head_dim >= 32
-    num_kv_heads: int = 1
-    max_positions: int = 256
-    steps: int = 1400
-    batch_size: int = 16
-    lr: float = 3e-3
-    warmup_steps: int = 50
-    weight_decay: float = 0.01
-    seed: int = 0
-    threads: int = 1  # fixed, so that the CPU build is deterministic; 1 stays fast on a busy machine
-
-
-def cache_root(cache_dir: Optional[str] = None) -> str:
-    """``cache_dir``, else ``$SDRRL_CACHE``, else ``~/.cache/sdrrl_ray`` (absolute)."""
-    root = cache_dir or os.environ.get("SDRRL_CACHE") or "~/.cache/sdrrl_ray"
-    return os.path.abspath(os.path.expanduser(root))
 
 
 def build_key(hp: Hyperparameters) -> str:
@@ -77,29 +49,8 @@ def build_key(hp: Hyperparameters) -> str:
 def demo_model_path(cache_dir: Optional[str] = None) -> str:
     """Folder of the demo LM, built on the first call (about 1-2 minutes on 2 cores) and reused after."""
     hp = Hyperparameters()
-    root = cache_root(cache_dir)
-    os.makedirs(root, exist_ok=True)
-    final = os.path.join(root, MODEL_PREFIX + build_key(hp))
-    if os.path.isfile(os.path.join(final, REPORT_FILE)):
-        return final
-    with FileLock(final + ".lock"):
-        if os.path.isfile(os.path.join(final, REPORT_FILE)):
-            return final  # another process built it while we waited
-        tmp_prefix = "." + os.path.basename(final) + "."
-        # Holding the lock, nobody else builds this key: any folder of it here was left by a
-        # killed build (or edited by hand) and is removed.
-        stale = [os.path.join(root, n) for n in os.listdir(root) if n.startswith(tmp_prefix)]
-        for path in stale + ([final] if os.path.exists(final) else []):
-            shutil.rmtree(path)
-        tmp = tempfile.mkdtemp(prefix=tmp_prefix, dir=root)
-        try:
-            build_model(tmp, hp)
-            os.chmod(tmp, 0o755)  # mkdtemp makes it private; the cache may be shared
-            os.rename(tmp, final)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
-    return final
+    final = os.path.join(cache_root(cache_dir), MODEL_PREFIX + build_key(hp))
+    return cached_folder(final, lambda tmp: build_model(tmp, hp), complete=has_file(REPORT_FILE))[0]
 
 
 def build_report(model_path: str) -> dict:
@@ -108,7 +59,8 @@ def build_report(model_path: str) -> dict:
         return json.load(f)
 
 
-def _tokenizer_texts() -> list[str]:
+def tokenizer_texts() -> list[str]:
+    """The texts the demo tokenizer is trained on (corpus, instructions, parallel pairs)."""
     with open(assets.corpus_path(), encoding="utf-8") as f:
         texts = [line.strip() for line in f if line.strip()]
     for rec in assets.read_instructions():
@@ -132,7 +84,7 @@ def build_model(folder: str, hp: Hyperparameters) -> dict:
     try:
         random.seed(hp.seed)
         torch.manual_seed(hp.seed)
-        tokenizer = train_tokenizer(_tokenizer_texts(), hp.vocab_size)
+        tokenizer = train_tokenizer(tokenizer_texts(), hp.vocab_size)
         examples = train.qa_examples(exclude=measure.HELD_OUT) + train.completion_examples()
         model = train.make_model(tokenizer, hp)
         logger.info("demo LM: %d examples, vocabulary %d, %d parameters, %d steps",

@@ -10,7 +10,7 @@
   as ``source_lang``/``target_lang`` in ``tokenizer_config.json``).
 
 Both are Hugging Face folders (safetensors). They live under the same cache root as the demo LM
-(:func:`sdrrl_ray.demo.build.cache_root`: ``$SDRRL_CACHE`` else ``~/.cache/sdrrl_ray``) in folders
+(:func:`sdrrl_ray.storage.cache_root`: ``$SDRRL_CACHE`` else ``~/.cache/sdrrl_ray``) in folders
 named by a hash of the builder version, the hyperparameters and the parallel files; a build goes
 to a temporary folder renamed into place when complete, under a file lock (concurrent actors and
 test workers wait for one build). Each build takes well under a minute of one core. Every 25th
@@ -30,18 +30,14 @@ import logging
 import math
 import os
 import random
-import shutil
 import sys
-import tempfile
 import time
 from typing import Callable, Optional
 
-from filelock import FileLock
-
 from sdrrl_ray import languages
 from sdrrl_ray.demo import assets
-from sdrrl_ray.demo.build import cache_root
 from sdrrl_ray.errors import UserError
+from sdrrl_ray.storage import cache_root, cached_folder, has_file
 
 logger = logging.getLogger(__name__)
 
@@ -123,26 +119,13 @@ def _key(kind: str, hp: MTHyperparameters, langs: tuple[str, ...]) -> str:
 
 
 def _cached(prefix: str, key: str, build: Callable[[str], dict], cache_dir: Optional[str]) -> str:
-    root = cache_root(cache_dir)
-    os.makedirs(root, exist_ok=True)
-    final = os.path.join(root, prefix + key)
-    if os.path.isfile(os.path.join(final, REPORT_FILE)):
-        return final
-    with FileLock(final + ".lock"):
-        if os.path.isfile(os.path.join(final, REPORT_FILE)):
-            return final  # another process built it while we waited
-        if os.path.exists(final):  # incomplete folder (crash, or made by hand): rebuild
-            shutil.rmtree(final)
-        tmp = tempfile.mkdtemp(prefix="." + os.path.basename(final) + ".", dir=root)
-        try:
-            report = build(tmp)
-            with open(os.path.join(tmp, REPORT_FILE), "w", encoding="utf-8") as f:
-                json.dump(report, f, ensure_ascii=False, indent=1)
-            os.rename(tmp, final)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
-    return final
+    def build_with_report(tmp: str) -> None:
+        report = build(tmp)
+        with open(os.path.join(tmp, REPORT_FILE), "w", encoding="utf-8") as f:
+            json.dump(report, f, ensure_ascii=False, indent=1)
+
+    return cached_folder(os.path.join(cache_root(cache_dir), prefix + key), build_with_report,
+                         complete=has_file(REPORT_FILE))[0]
 
 
 # --------------------------------------------------------------------------------------------
@@ -330,9 +313,9 @@ def _train(model, examples: list[tuple[list[int], list[int]]], hp: MTHyperparame
 
 def _script_rate_hf(folder: str, src: str, tgt: str, sentences: list[str]) -> dict:
     """Share of greedy translations of ``sentences`` whose letters are mostly in ``tgt``'s script."""
-    from sdrrl_ray.translate.backends import HFBackend
+    from sdrrl_ray.mt.backends import BackendOptions, HFBackend
 
-    backend = HFBackend(folder, beam_size=1, max_decoding_length=64)
+    backend = HFBackend(folder, BackendOptions(beam_size=1, max_decoding_length=64))
     outputs = backend.translate_batch(sentences, src, tgt)
     script = languages.get(tgt).script
     good = sum(languages.script_share(o, script) >= 0.5 for o in outputs)

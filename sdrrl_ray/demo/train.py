@@ -13,16 +13,16 @@ import math
 import random
 import re
 import unicodedata
-from typing import TYPE_CHECKING, Callable, Collection, NamedTuple, Optional
+from typing import Callable, Collection, NamedTuple, Optional
 
 import torch
 
-from sdrrl_ray import languages, records
+from sdrrl_ray import languages
 from sdrrl_ray.demo import assets
+from sdrrl_ray.demo.hparams import Hyperparameters
+from sdrrl_ray.ingest import records
 from sdrrl_ray.prompts import render_example
 
-if TYPE_CHECKING:
-    from sdrrl_ray.demo.build import Hyperparameters
 
 
 class Example(NamedTuple):

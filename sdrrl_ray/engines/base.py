@@ -1,8 +1,10 @@
-"""Engine interface shared by the generation stage, prompted translation and evaluation."""
+"""Engine interface shared by the generation stage, prompted translation and evaluation: the
+decoding settings, the result of one generation, and one frozen options object for building an
+engine (:func:`sdrrl_ray.engines.build.build_engine`)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Optional, Protocol
 
 
@@ -34,6 +36,23 @@ class GenerationResult:
     finish_reason: str  # "stop" (end of sequence) or "length" (max_new_tokens reached)
 
 
+@dataclass(frozen=True)
+class EngineOptions:
+    """Everything an engine is built with besides the model (a misspelt option is a TypeError here).
+    Fields marked vllm are ignored by the hf engine."""
+
+    dtype: str = "auto"  # auto: bfloat16 on GPU; float32 (hf) / bfloat16 (vllm) on CPU
+    trust_remote_code: bool = False
+    engine_kwargs: dict = field(default_factory=dict)  # extra from_pretrained / vllm.LLM kwargs, applied last
+    num_threads: Optional[int] = None  # torch threads in this process
+    tensor_parallel_size: int = 1  # vllm
+    gpu_memory_utilization: float = 0.9  # vllm, GPU only
+    max_model_len: Optional[int] = None  # vllm
+    distributed_executor_backend: Optional[str] = None  # vllm; None: "uni" for one rank, else "mp"
+    in_process: Optional[bool] = None  # vllm; None: in-process engine core on CPU, vLLM's default on GPU
+    seed: int = 0  # vllm's engine seed (per-row sampling seeds come with each request)
+
+
 class Engine(Protocol):
     name: str
     tokenizer: Any  # a transformers tokenizer (chat template, token counts)
@@ -43,23 +62,3 @@ class Engine(Protocol):
     ) -> list[GenerationResult]:
         """Complete each rendered prompt. ``seeds`` (one per prompt) make sampling reproducible."""
         ...
-
-
-def build_engine(engine: str, model_path: str, **kwargs: Any) -> Engine:
-    """Load ``engine`` ("hf" or "vllm") on ``model_path``; heavy imports happen here.
-
-    Called inside the actor: a model given as an object-storage URL (s3://, gs://, ...) is copied to
-    this node's local disk once (shared by the node's actors) and loaded from there.
-    """
-    from sdrrl_ray.cluster import local_model_path
-
-    model_path = local_model_path(model_path)
-    if engine == "hf":
-        from sdrrl_ray.engines.hf import HFEngine
-
-        return HFEngine(model_path, **kwargs)
-    if engine == "vllm":
-        from sdrrl_ray.engines.vllm import VLLMEngine
-
-        return VLLMEngine(model_path, **kwargs)
-    raise ValueError(f"unknown engine {engine!r}; use 'hf' or 'vllm'")

@@ -6,11 +6,11 @@ Sampling is seeded per row (a logits processor draws each row's token from its o
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Optional
 
 import torch
 
-from sdrrl_ray.engines.base import GenerationResult, SamplingSettings
+from sdrrl_ray.engines.base import EngineOptions, GenerationResult, SamplingSettings
 
 
 class _PerRowSampler:
@@ -45,18 +45,10 @@ class _PerRowSampler:
 class HFEngine:
     name = "hf"
 
-    def __init__(
-        self,
-        model_path: str,
-        *,
-        dtype: str = "auto",
-        trust_remote_code: bool = False,
-        engine_kwargs: Optional[dict] = None,
-        num_threads: Optional[int] = None,
-        **_: Any,
-    ):
+    def __init__(self, model_path: str, options: EngineOptions = EngineOptions()):
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
+        dtype, trust_remote_code, num_threads = options.dtype, options.trust_remote_code, options.num_threads
         if num_threads:
             torch.set_num_threads(num_threads)
         self.device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -73,7 +65,7 @@ class HFEngine:
             dtype=torch_dtype,
             trust_remote_code=trust_remote_code,
             use_safetensors=True,
-            **(engine_kwargs or {}),
+            **options.engine_kwargs,
         ).to(self.device)
         self.model.eval()
         gen_cfg = self.model.generation_config

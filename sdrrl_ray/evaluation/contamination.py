@@ -1,7 +1,7 @@
 """Contamination check: evaluation items whose text overlaps the training data.
 
-Training texts: the transfer set (``OUT/transfer_set/*.parquet``, columns ``question`` and ``answer``,
-every subset and language) and its source instructions (``data.path``: questions and gold answers).
+Training texts: the transfer set (its committed parts, columns ``question`` and ``answer``, every
+subset and language) and its source instructions (``data.path``: questions and gold answers).
 
 Evaluation texts per item: what the model reads and what it is scored against (BELEBELE passage and
 question, FLORES source and reference, XL-SUM article and summary, MKQA question and answers, NER
@@ -22,14 +22,12 @@ Texts shorter than the n-gram length are checked for exact matches only. The eva
 from __future__ import annotations
 
 import logging
-import os
 from collections import defaultdict
 from typing import Iterable, Iterator, Optional
 
-import fsspec
-import pyarrow.parquet as pq
-
 from sdrrl_ray.evaluation.metrics.text import mostly_unspaced, tokenize
+from sdrrl_ray.layout.parts import iter_batches
+from sdrrl_ray.layout.paths import TRANSFER_SET, Out
 
 log = logging.getLogger(__name__)
 
@@ -97,27 +95,19 @@ class ContaminationIndex:
 
 
 def transfer_texts(out_dir: str) -> Iterator[str]:
-    """question and answer of every row of OUT/transfer_set/*.parquet."""
-    url = f"{out_dir.rstrip('/')}/transfer_set"
-    fs, root = fsspec.core.url_to_fs(url)
-    if not fs.exists(root):
-        return
-    for path in sorted(fs.glob(f"{root}/*.parquet")):
-        with fs.open(path, "rb") as fh:
-            pf = pq.ParquetFile(fh)
-            cols = [c for c in ("question", "answer") if c in pf.schema_arrow.names]
-            for batch in pf.iter_batches(columns=cols, batch_size=2048):
-                for col in batch.columns:
-                    for value in col.to_pylist():
-                        if value:
-                            yield value
+    """question and answer of every committed row of ``OUT/transfer_set``."""
+    for batch in iter_batches(out_dir, TRANSFER_SET, ["question", "answer"]):
+        for col in batch.columns:
+            for value in col.to_pylist():
+                if value:
+                    yield value
 
 
 def source_texts(cfg) -> Iterator[str]:
     """Questions and gold answers of the instruction file (``data.path``), when it is readable."""
     if not cfg.data.path:
         return
-    from sdrrl_ray.ingest import iter_rows, list_inputs
+    from sdrrl_ray.ingest.files import iter_rows, list_inputs
 
     for row in iter_rows(list_inputs(cfg.data), cfg.data):
         for key in ("question", "gold_answer"):
@@ -152,7 +142,7 @@ def check(cfg, items_by_unit: dict, out_dir: Optional[str] = None) -> dict:
     except Exception as exc:  # noqa: BLE001 - an unreadable instruction file must not stop the report
         notes.append(f"instructions ({cfg.data.path}) not checked: {exc}")
     if not sources["transfer_set"]:
-        notes.append(f"no transfer set under {os.path.join(out_dir or cfg.out_dir, 'transfer_set')}")
+        notes.append(f"no transfer set under {Out(out_dir or cfg.out_dir).transfer_set}")
     by_unit: dict = defaultdict(lambda: {"flagged": 0, "exact": 0, "ngram": 0, "items": []})
     for (task, unit, item_id), entry in sorted(flags.items()):
         u = by_unit[f"{task}/{unit}"]

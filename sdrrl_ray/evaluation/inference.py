@@ -25,7 +25,8 @@ import numpy as np
 import pyarrow as pa
 
 from sdrrl_ray import prompts
-from sdrrl_ray.engines.base import SamplingSettings, build_engine
+from sdrrl_ray.engines.base import EngineOptions, SamplingSettings
+from sdrrl_ray.engines.build import build_engine
 from sdrrl_ray.seeding import row_seed
 
 log = logging.getLogger(__name__)
@@ -72,10 +73,12 @@ class HFScorer:
         self._torch = torch
 
     @classmethod
-    def load(cls, model_path: str, *, dtype: str = "auto", trust_remote_code: bool = False,
-             engine_kwargs: Optional[dict] = None, num_threads: Optional[int] = None, **_: Any) -> "HFScorer":
+    def load(cls, model_path: str, options: EngineOptions = EngineOptions()) -> "HFScorer":
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        dtype, trust_remote_code, num_threads = options.dtype, options.trust_remote_code, options.num_threads
+        engine_kwargs = options.engine_kwargs
 
         if num_threads:
             torch.set_num_threads(num_threads)
@@ -130,18 +133,18 @@ class HFScorer:
         return out
 
 
-def build_scorer(model_path: str, engine: Any, options: dict) -> HFScorer:
+def build_scorer(model_path: str, engine: Any, options: EngineOptions) -> HFScorer:
     """The engine's own HF model when it has one (hf engine), else a separately loaded one."""
     model = getattr(engine, "model", None)
     if model is not None and hasattr(model, "parameters"):
         return HFScorer(model, engine.tokenizer, getattr(engine, "device", None))
-    return HFScorer.load(model_path, **options)
+    return HFScorer.load(model_path, options)
 
 
-def model_max_positions(model_path: str, options: dict) -> Optional[int]:
+def model_max_positions(model_path: str, options: EngineOptions) -> Optional[int]:
     """Positions the model can attend to (``max_model_len`` when given), from its config; None if unknown."""
-    if options.get("max_model_len"):
-        return int(options["max_model_len"])
+    if options.max_model_len:
+        return int(options.max_model_len)
     names = ("max_position_embeddings", "n_positions", "max_sequence_length", "seq_length")
     local = os.path.join(model_path, "config.json")
     if os.path.isfile(local):
@@ -153,7 +156,7 @@ def model_max_positions(model_path: str, options: dict) -> Optional[int]:
         try:
             from transformers import AutoConfig
 
-            conf = AutoConfig.from_pretrained(model_path, trust_remote_code=bool(options.get("trust_remote_code")))
+            conf = AutoConfig.from_pretrained(model_path, trust_remote_code=options.trust_remote_code)
         except Exception:  # not a model the loader can open (test engines): no limit from the model
             return None
         values = [getattr(conf, n, None) for n in names]
@@ -168,7 +171,7 @@ class EvalInference:
         *,
         engine: str,
         model_path: str,
-        engine_options: Optional[dict] = None,
+        engine_options: EngineOptions = EngineOptions(),
         kinds: tuple = ("generate", "loglik", "hidden"),
         max_prompt_tokens: int = 1024,
         system_prompt: Optional[str] = None,
@@ -176,12 +179,14 @@ class EvalInference:
         top_p: float = 1.0,
         seed: int = 0,
     ):
-        options = dict(engine_options or {})
-        self.engine = build_engine(engine, model_path, **options) if "generate" in kinds else None
+        from sdrrl_ray.storage import local_model_path
+
+        options = engine_options
+        model_path = local_model_path(model_path)  # a trained model under OUT on object storage
+        self.engine = build_engine(engine, model_path, options) if "generate" in kinds else None
         self.scorer = None
         if set(kinds) & set(SCORER_KINDS):
-            scorer_options = {k: v for k, v in options.items() if k in ("dtype", "trust_remote_code", "engine_kwargs", "num_threads")}
-            self.scorer = build_scorer(model_path, self.engine, scorer_options)
+            self.scorer = build_scorer(model_path, self.engine, options)
         self.tokenizer = self.engine.tokenizer if self.engine is not None else self.scorer.tokenizer
         self.max_positions = model_max_positions(model_path, options)
         self.max_prompt_tokens = max_prompt_tokens
@@ -287,16 +292,14 @@ class EvalInference:
         return pa.Table.from_pydict(out, schema=OUTPUT_SCHEMA)
 
 
-def engine_options(cfg, engine: str) -> dict:
-    """Engine keyword arguments from the run's config (model loading settings live in ``generate``)."""
+def engine_options(cfg, engine: str) -> EngineOptions:
+    """Engine options from the run's config (model loading settings live in ``generate``)."""
     g = cfg.generate
-    opts: dict = dict(dtype=g.dtype, trust_remote_code=g.trust_remote_code, engine_kwargs=dict(g.engine_kwargs))
+    common = dict(dtype=g.dtype, trust_remote_code=g.trust_remote_code, engine_kwargs=dict(g.engine_kwargs))
     if engine == "hf":
-        opts["num_threads"] = max(1, int(cfg.eval.pool.num_cpus))
-    else:
-        opts.update(tensor_parallel_size=g.tensor_parallel_size, gpu_memory_utilization=g.gpu_memory_utilization,
-                    max_model_len=g.max_model_len, seed=cfg.seed)
-    return opts
+        return EngineOptions(**common, num_threads=max(1, int(cfg.eval.pool.num_cpus)))
+    return EngineOptions(**common, tensor_parallel_size=g.tensor_parallel_size,
+                         gpu_memory_utilization=g.gpu_memory_utilization, max_model_len=g.max_model_len, seed=cfg.seed)
 
 
 def passes(engine: str, kinds: set) -> list[tuple[str, tuple]]:
@@ -316,7 +319,7 @@ def run_inference(requests: list[dict], *, cfg, model_path: str, callable_cls: t
     """Run ``requests`` (rows of :data:`REQUEST_SCHEMA`) on ``model_path``; req_id -> output row."""
     import ray.data
 
-    from sdrrl_ray.pipeline import actor_pool_args
+    from sdrrl_ray.runtime import actor_pool_args
 
     e = cfg.eval
     results: dict[str, dict] = {}

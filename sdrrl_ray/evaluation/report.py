@@ -12,34 +12,21 @@ languages the benchmark covers first (:mod:`.metrics.aggregate`).
 from __future__ import annotations
 
 import datetime
-import json
 import math
 import os
+import tempfile
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, Optional
 
-from sdrrl_ray import languages
-from sdrrl_ray.evaluation.common import ENGLISH_SIDE, TARGET, mean
+from sdrrl_ray import storage
+from sdrrl_ray.layout.paths import PLOTS, Out
+from sdrrl_ray.evaluation.common import AGGREGATE_PARTS, AGGREGATE_TITLES, ENGLISH_SIDE, TARGET, column_code, mean
 from sdrrl_ray.evaluation.metrics.aggregate import nlg
+from sdrrl_ray.evaluation.plots import plot
 from sdrrl_ray.evaluation.tasks import TASKS, TITLES
 
 SIDE_TITLES = {TARGET: "target language", ENGLISH_SIDE: "English"}
 FLORES_SIDES = {TARGET: "EN→X (target)", ENGLISH_SIDE: "X→EN (English)"}
-AGGREGATE_PARTS = {
-    "nlu_target": [("belebele", "acc", TARGET)],
-    "nlu_english": [("belebele", "acc", ENGLISH_SIDE)],
-    "nlg_target": [("flores", "bleu", TARGET), ("xlsum", "rougeL", TARGET), ("mkqa", "f1", TARGET)],
-    "nlg_english": [("flores", "bleu", ENGLISH_SIDE), ("xlsum", "rougeL", ENGLISH_SIDE), ("mkqa", "f1", ENGLISH_SIDE)],
-}
-AGGREGATE_TITLES = {"nlu_target": "NLU target", "nlu_english": "NLU English", "nlg_target": "NLG target", "nlg_english": "NLG English"}
-
-
-def column_code(iso: str) -> str:
-    """The paper's column code: JPN, THA, CES ... (from the NLLB code)."""
-    try:
-        return languages.get(iso).nllb.split("_")[0].upper()
-    except languages.UnsupportedLanguage:
-        return iso.upper()
 
 
 def _clean(value: Any) -> Any:
@@ -282,93 +269,13 @@ def to_markdown(rep: dict) -> str:
     return "\n".join(out) + "\n"
 
 
-# --------------------------------------------------------------------------------------------
-# plots
-
-
-def _bars(ax, table: dict) -> None:
-    import numpy as np
-
-    cols = table["columns"] + ["AVG"]
-    rows = table["rows"]
-    width = 0.8 / max(1, len(rows))
-    x = np.arange(len(cols))
-    for k, r in enumerate(rows):
-        vals = [r["values"].get(c) for c in table["columns"]] + [r["avg"]]
-        ax.bar(x + k * width - 0.4 + width / 2, [v if v is not None else 0 for v in vals], width, label=r["model"])
-    ax.set_xticks(x)
-    ax.set_xticklabels([column_code(c) if c != "AVG" else c for c in cols])
-    ax.set_title(table["title"], fontsize=8)
-    ax.legend(fontsize=7)
-
-
-def plot(out_dir: str, rep: dict, vectors: Optional[dict]) -> list[str]:
-    from matplotlib.figure import Figure
-
-    folder = os.path.join(out_dir, "plots")
-    os.makedirs(folder, exist_ok=True)
-    files = []
-    for task in rep["tasks"]:
-        tables = [t for t in rep["tables"] if t["task"] == task]
-        if not tables:
-            continue
-        fig = Figure(figsize=(5 * min(len(tables), 2), 3.2 * math.ceil(len(tables) / 2)))
-        for i, t in enumerate(tables):
-            _bars(fig.add_subplot(math.ceil(len(tables) / 2), min(len(tables), 2), i + 1), t)
-        fig.tight_layout()
-        path = os.path.join(folder, f"{task}.png")
-        fig.savefig(path, dpi=90)
-        files.append(path)
-    agg = rep["aggregates"]["rows"]
-    keys = [k for k in AGGREGATE_PARTS if any(r[k] is not None for r in agg)]
-    if keys:
-        import numpy as np
-
-        fig = Figure(figsize=(6, 3.2))
-        ax = fig.add_subplot(1, 1, 1)
-        width = 0.8 / max(1, len(agg))
-        for i, r in enumerate(agg):
-            ax.bar(np.arange(len(keys)) + i * width - 0.4 + width / 2, [r[k] or 0 for k in keys], width, label=r["model"])
-        ax.set_xticks(np.arange(len(keys)))
-        ax.set_xticklabels([AGGREGATE_TITLES[k] for k in keys])
-        ax.set_title("Table 6 aggregates", fontsize=9)
-        ax.legend(fontsize=7)
-        fig.tight_layout()
-        path = os.path.join(folder, "aggregates.png")
-        fig.savefig(path, dpi=90)
-        files.append(path)
-    if vectors:
-        from sdrrl_ray.evaluation.metrics.alignment import pca_2d
-
-        by_unit: dict = {}
-        for (model_key, unit), v in sorted(vectors.items()):
-            by_unit.setdefault(unit, []).append((model_key, v))
-        for unit, panels in by_unit.items():
-            fig = Figure(figsize=(3.6 * len(panels), 3.4))
-            lang = unit.split("-")[0]
-            for i, (model_key, v) in enumerate(panels):
-                ax = fig.add_subplot(1, len(panels), i + 1)
-                px, pe = pca_2d(v["x"], v["en"])
-                for a, b in zip(px, pe):
-                    ax.plot([a[0], b[0]], [a[1], b[1]], color="0.85", linewidth=0.6, zorder=1)
-                ax.scatter(pe[:, 0], pe[:, 1], c="red", s=12, label="English", zorder=2)
-                ax.scatter(px[:, 0], px[:, 1], c="blue", s=12, label=column_code(lang), zorder=2)
-                ax.set_title(f"{model_key}", fontsize=9)
-                ax.legend(fontsize=7)
-            fig.suptitle(f"Last-token hidden states, PCA ({unit})", fontsize=9)
-            fig.tight_layout()
-            path = os.path.join(folder, f"alignment_{unit}.png")
-            fig.savefig(path, dpi=90)
-            files.append(path)
-    return files
-
-
-def write(out_dir: str, rep: dict, vectors: Optional[dict] = None, plots: bool = True) -> None:
-    os.makedirs(out_dir, exist_ok=True)
+def write(out: Out, rep: dict, vectors: Optional[dict] = None, plots: bool = True) -> None:
+    """``OUT/report.json``, ``OUT/report.md`` and (``plots``) ``OUT/plots/*.png``, local or on object storage."""
     if plots:
-        rep["plots"] = [os.path.relpath(p, out_dir) for p in plot(out_dir, rep, vectors)]
-    with open(os.path.join(out_dir, "report.json.tmp"), "w", encoding="utf-8") as fh:
-        json.dump(rep, fh, indent=2, ensure_ascii=False)
-    os.replace(os.path.join(out_dir, "report.json.tmp"), os.path.join(out_dir, "report.json"))
-    with open(os.path.join(out_dir, "report.md"), "w", encoding="utf-8") as fh:
-        fh.write(to_markdown(rep))
+        with tempfile.TemporaryDirectory() as tmp:
+            names = plot(tmp, rep, vectors)
+            for name in names:
+                storage.upload(os.path.join(tmp, name), out.plot(name))
+        rep["plots"] = [f"{PLOTS}/{name}" for name in names]
+    storage.write_json(out.report_json, rep)
+    storage.write_text(out.report_md, to_markdown(rep))

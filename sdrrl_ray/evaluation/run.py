@@ -20,7 +20,6 @@ saved predictions without loading any model.
 
 from __future__ import annotations
 
-import glob
 import json
 import logging
 import os
@@ -28,19 +27,17 @@ import time
 from dataclasses import dataclass
 from typing import Optional
 
-import fsspec
-
-from sdrrl_ray import languages
+from sdrrl_ray import languages, storage
+from sdrrl_ray.assets import demo_eval_data_dir, resolve_model
 from sdrrl_ray.config import Config
 from sdrrl_ray.errors import UserError
+from sdrrl_ray.layout.paths import Out
 from sdrrl_ray.evaluation import common
 from sdrrl_ray.evaluation.common import ENGLISH, Context, MissingData, Unit
 from sdrrl_ray.evaluation.tasks import NO_SHOTS, ORDER, TASKS
 
 log = logging.getLogger("sdrrl_ray.eval")
 
-PREDICTIONS_DIR = "predictions"
-MODEL_DIR = "model"
 BASE, TRAINED = "base", "sdrrl"
 
 
@@ -58,27 +55,20 @@ class ModelEntry:
         return list(all_targets) if self.target is None else [self.target]
 
 
-def demo_eval_data_dir() -> str:
-    return os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "demo", "eval_data")
-
-
 def _is_model(path: str) -> bool:
-    fs, p = fsspec.core.url_to_fs(path)
-    return fs.exists(f"{p.rstrip('/')}/config.json")
+    return storage.exists(storage.join(path, "config.json"))
 
 
 def _expand(name: str, path: str, targets: list[str], target: Optional[str] = None) -> list[ModelEntry]:
     """A model folder, or a folder of per-target model folders."""
     if target is not None or _is_model(path):
         return [ModelEntry(name, path, target)]
-    per_target = [ModelEntry(name, f"{path.rstrip('/')}/{t}", t) for t in targets if _is_model(f"{path.rstrip('/')}/{t}")]
+    per_target = [ModelEntry(name, storage.join(path, t), t) for t in targets if _is_model(storage.join(path, t))]
     return per_target or [ModelEntry(name, path, None)]
 
 
 def discover_models(cfg: Config) -> tuple[list[ModelEntry], list[str]]:
     """(models to evaluate, notes)."""
-    from sdrrl_ray.models import resolve_model
-
     targets = list(cfg.languages.targets)
     notes: list[str] = []
     if cfg.eval.models:
@@ -99,11 +89,12 @@ def discover_models(cfg: Config) -> tuple[list[ModelEntry], list[str]]:
         entries.append(ModelEntry(BASE, resolve_model(cfg.generate.model)))
     except UserError as exc:
         notes.append(f"no base model: {exc}")
-    trained = os.path.join(cfg.out_dir, MODEL_DIR)
+    out = Out(cfg.out_dir)
+    trained = out.models
     if _is_model(trained):
         entries.append(ModelEntry(TRAINED, trained))
     else:
-        found = [ModelEntry(TRAINED, os.path.join(trained, t), t) for t in targets if _is_model(os.path.join(trained, t))]
+        found = [ModelEntry(TRAINED, out.model(t), t) for t in targets if _is_model(out.model(t))]
         entries += found
         if not found:
             notes.append(f"no trained model under {trained} (neither {trained}/config.json nor {trained}/<target>/config.json)")
@@ -165,28 +156,27 @@ def entry_units(entry: ModelEntry, tasks: list[str], targets: list[str]) -> list
 
 
 def predictions_dir(cfg: Config) -> str:
-    return cfg.eval.predictions or os.path.join(cfg.out_dir, PREDICTIONS_DIR)
+    return cfg.eval.predictions or Out(cfg.out_dir).predictions
 
 
 def write_predictions(folder: str, entry: ModelEntry, task: str, rows: list[dict]) -> str:
-    os.makedirs(folder, exist_ok=True)
-    path = os.path.join(folder, f"{entry.key}.{task}.jsonl")
-    with open(path + ".tmp", "w", encoding="utf-8") as fh:
-        for row in rows:
-            fh.write(json.dumps(row, ensure_ascii=False) + "\n")
-    os.replace(path + ".tmp", path)
+    path = storage.join(folder, f"{entry.key}.{task}.jsonl")
+    storage.write_text(path, "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows))
     return path
 
 
 def read_predictions(folder: str) -> tuple[list[ModelEntry], dict]:
     """(models found, (model key, task, unit) -> {request key -> row}) from ``folder/*.jsonl``."""
-    files = sorted(glob.glob(os.path.join(folder, "*.jsonl")))
+    fs, root = storage.url_to_fs(folder)
+    files = sorted(fs.glob(f"{root}/*.jsonl")) if fs.exists(root) else []
     if not files:
         raise UserError(f"no saved predictions (*.jsonl) in {folder}; run the evaluation with models first")
     entries: dict = {}
     preds: dict = {}
     for path in files:
-        for i, line in enumerate(open(path, encoding="utf-8"), start=1):
+        with fs.open(path, "rb") as fh:
+            text = fh.read().decode("utf-8")
+        for i, line in enumerate(text.splitlines(), start=1):
             if not line.strip():
                 continue
             try:
@@ -323,5 +313,5 @@ def run_eval(cfg: Config, score_only: bool = False, callable_cls=None) -> dict:
     baseline = e.baseline or (BASE if any(x.name == BASE for x in entries) else entries[0].name)
     rep = report.build(cfg, entries, tasks, targets, results, info, contam, baseline, notes,
                        seconds=time.perf_counter() - t0, data_dir=data_dir)
-    report.write(cfg.out_dir, rep, vectors=vectors if e.plots else None, plots=e.plots)
+    report.write(Out(cfg.out_dir), rep, vectors=vectors if e.plots else None, plots=e.plots)
     return rep

@@ -23,7 +23,7 @@ from typing import Iterable, Optional
 
 from sdrrl_ray import languages
 from sdrrl_ray.filters.rules import OK, Verdict
-from sdrrl_ray.translate.segment import strip_protected
+from sdrrl_ray.mt.segment import strip_protected
 
 SCRIPT_DECIDES = ("Thai", "Khmr", "Laoo", "Hang")
 KANA = re.compile(r"[\u3040-\u309F\u30A0-\u30FF\uFF66-\uFF9F]")

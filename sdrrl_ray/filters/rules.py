@@ -38,7 +38,7 @@ from dataclasses import dataclass
 from typing import Optional
 
 from sdrrl_ray import languages
-from sdrrl_ray.translate.segment import split_into_sentences, strip_protected
+from sdrrl_ray.mt.segment import split_into_sentences, strip_protected
 
 # characters per unit of meaning relative to Latin script (see the module docstring)
 SCRIPT_DENSITY = {"Latn": 1.0, "Cyrl": 1.0, "Thai": 1.0, "Laoo": 1.0, "Khmr": 1.1, "Jpan": 0.5, "Hang": 0.5,

@@ -12,16 +12,13 @@
 
 from __future__ import annotations
 
-import os
-
+from sdrrl_ray import storage
 from sdrrl_ray.config import Config
+from sdrrl_ray.layout.paths import Out
 
 
 def storage_path(cfg: Config) -> str:
-    path = cfg.train.storage_path or os.path.join(cfg.out_dir, "checkpoints")
-    if "://" in path:
-        return path
-    return os.path.abspath(os.path.expanduser(path))
+    return storage.absolute(cfg.train.storage_path or Out(cfg.out_dir).checkpoints)
 
 
 def build_trainer(cfg: Config, *, dataset, loop_config: dict, run_name: str):

@@ -12,7 +12,8 @@ import time
 
 import pytest
 
-from sdrrl_ray.demo import build, demo_model_path, measure, train
+from sdrrl_ray.demo import build, measure, train
+from sdrrl_ray.demo.build import demo_model_path
 from sdrrl_ray.engines.base import SamplingSettings
 from sdrrl_ray.languages import script_share
 from sdrrl_ray.prompts import render_prompt

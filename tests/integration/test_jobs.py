@@ -198,7 +198,7 @@ def saved_answer_parts(out) -> int:
 
 
 def read_table(out, sub):
-    from sdrrl_ray.sink import read_output
+    from sdrrl_ray.layout.parts import read_parts as read_output
 
     return read_output(str(out), sub)
 
@@ -330,7 +330,7 @@ def test_stopped_job_resumes_through_the_sdk(ray_head, tmp_path):
 
 GPU_HOLDER_SCRIPT = """
 import ray
-from sdrrl_ray.cluster import wait_gpus_released
+from sdrrl_ray.runtime import wait_gpus_released
 
 ray.init()
 
@@ -448,7 +448,8 @@ def test_missing_phase_fails_before_any_phase_runs(monkeypatch):
 
 
 def test_phase_arguments():
-    from sdrrl_ray.cluster import parse_phases, split_job_args
+    from sdrrl_ray.app.phases import parse_phases
+    from sdrrl_ray.app.jobs import split_job_args
 
     assert split_job_args(["c.yaml", "seed=1", "phases=[transfer_set,eval]"]) == ("c.yaml", ["seed=1"], "[transfer_set,eval]")
     assert split_job_args(["c.yaml", "--phases", "train"]) == ("c.yaml", [], "train")

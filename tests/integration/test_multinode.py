@@ -168,7 +168,7 @@ def _overrides(out: str, limit: int, *extra: str) -> list[str]:
 
 
 def _summarise(out: str, manifest: dict, limit: int) -> dict:
-    from sdrrl_ray.sink import read_output
+    from sdrrl_ray.layout.parts import read_parts as read_output
 
     kept = read_output(out, "transfer_set", ["id", "item_id"])
     ids = kept.column("id").to_pylist() if kept is not None else []
@@ -203,7 +203,7 @@ class _Run(threading.Thread):
         self.cfg, self.manifest, self.error = cfg, None, None
 
     def run(self):
-        from sdrrl_ray.transfer_set import run_transfer_set
+        from sdrrl_ray.transfer.run import run_transfer_set
 
         try:
             self.manifest = run_transfer_set(self.cfg)

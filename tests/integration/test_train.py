@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 
 from sdrrl_ray.config import from_dict
-from sdrrl_ray.pipeline import KEPT_SCHEMA
+from sdrrl_ray.schema import KEPT_SCHEMA
 from tests.conftest import ROOT
 
 os.environ.setdefault("TORCH_EXTENSIONS_DIR", os.path.join(ROOT, ".cache", "torch_extensions"))
@@ -163,7 +163,7 @@ def eq6_reference(model_path: str, rows: list[dict], train_ids: set, batch: list
     """
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from sdrrl_ray.train.tokenize import encode_example
+    from sdrrl_ray.stages.tokenize import encode_example
 
     tok = AutoTokenizer.from_pretrained(model_path)
     model = AutoModelForCausalLM.from_pretrained(model_path, dtype=torch.float32)

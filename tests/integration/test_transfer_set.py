@@ -13,8 +13,9 @@ import pyarrow.compute as pc
 import pytest
 
 from sdrrl_ray.config import load_config
-from sdrrl_ray.sink import REJECTS, read_output
-from sdrrl_ray.transfer_set import run_transfer_set
+from sdrrl_ray.layout.paths import REJECTS
+from sdrrl_ray.layout.parts import read_parts as read_output
+from sdrrl_ray.transfer.run import run_transfer_set
 from tests.conftest import ALPACA, ROOT, kill_after_first_commit, sdrrl_cmd, write_jsonl
 
 DEMO = os.path.join(ROOT, "jobs", "configs", "demo.yaml")

@@ -14,12 +14,14 @@ import pytest
 
 from sdrrl_ray.demo.mt import demo_marian_path, demo_nllb_path, heldout_pairs
 from sdrrl_ray.errors import UserError
-from sdrrl_ray.filters.stage import TranslationFilter
+from sdrrl_ray.stages.filter import TranslationFilter
 from sdrrl_ray.languages import get, script_share
-from sdrrl_ray.translate.backends import CT2Backend, HFBackend, build_backend
-from sdrrl_ray.translate.convert import converted_folder
-from sdrrl_ray.translate.models import check_translation_model
-from sdrrl_ray.translate.stage import Translator
+from sdrrl_ray.mt.backends import CT2Backend, HFBackend, build_backend
+from sdrrl_ray.mt.convert import converted_folder
+from sdrrl_ray.assets import translation_model_paths
+from sdrrl_ray.mt.backends import BackendOptions
+from sdrrl_ray.mt.codes import check_translation_models
+from sdrrl_ray.stages.translate import Translator
 
 pytestmark = pytest.mark.timeout(900)
 FAST = dict(max_decoding_length=48, num_threads=1)
@@ -45,7 +47,7 @@ def script_rate(outputs: list[str], lang: str) -> float:
 
 @pytest.mark.parametrize("backend", ["ct2", "hf"])
 def test_nllb_style_model_translates_into_the_target_script(nllb, backend):
-    b = build_backend(backend, nllb, beam_size=4, **FAST)
+    b = build_backend(backend, nllb, BackendOptions(beam_size=4, **FAST))
     assert b.family == "nllb"
     assert b.compute_type == ("int8" if backend == "ct2" else "float32")  # CPU defaults
     for tgt in ("ja", "th"):
@@ -58,7 +60,7 @@ def test_nllb_style_model_translates_into_the_target_script(nllb, backend):
 
 @pytest.mark.parametrize("backend", ["ct2", "hf"])
 def test_marian_model_translates_into_the_target_script(marian_ja, backend):
-    b = build_backend(backend, marian_ja, beam_size=4, **FAST)
+    b = build_backend(backend, marian_ja, BackendOptions(beam_size=4, **FAST))
     assert b.family == "marian"
     out = b.translate_batch(sources("ja"), "en", "ja")
     assert script_rate(out, "ja") >= 0.9, out
@@ -67,8 +69,8 @@ def test_marian_model_translates_into_the_target_script(marian_ja, backend):
 
 
 def test_ct2_and_hf_agree_at_the_same_precision(nllb):
-    ct2 = CT2Backend(nllb, compute_type="float32", beam_size=1, **FAST)
-    hf = HFBackend(nllb, compute_type="float32", beam_size=1, **FAST)
+    ct2 = CT2Backend(nllb, BackendOptions(compute_type="float32", beam_size=1, **FAST))
+    hf = HFBackend(nllb, BackendOptions(compute_type="float32", beam_size=1, **FAST))
     same = total = 0
     for tgt in ("ja", "th"):
         src = sources(tgt)
@@ -94,8 +96,8 @@ def test_conversion_is_cached_per_quantization(nllb, tmp_path, monkeypatch):
     beside = converted_folder(str(model), "int8")
     assert os.path.dirname(beside) == str(tmp_path) and os.path.basename(beside).startswith("my-nllb.ct2-int8-")
     # an already converted folder (model.bin + tokenizer) loads as it is
-    direct = CT2Backend(int8, beam_size=2, **FAST)
-    via_hf = CT2Backend(str(model), beam_size=2, **FAST)
+    direct = CT2Backend(int8, BackendOptions(beam_size=2, **FAST))
+    via_hf = CT2Backend(str(model), BackendOptions(beam_size=2, **FAST))
     assert direct.ct2_path == int8 and direct.family == "nllb"
     src = sources("ja", 5)
     assert direct.translate_batch(src, "en", "ja") == via_hf.translate_batch(src, "en", "ja")
@@ -136,7 +138,7 @@ def _tiny_m2m100(folder) -> str:
 def test_m2m100_converts_under_transformers_5_and_uses_its_codes(tmp_path, monkeypatch):
     monkeypatch.setenv("SDRRL_CACHE", str(tmp_path / "cache"))
     folder = _tiny_m2m100(tmp_path / "tiny-m2m100")
-    ct2 = CT2Backend(folder, compute_type="float32", beam_size=1, max_decoding_length=8, num_threads=1)
+    ct2 = CT2Backend(folder, BackendOptions(compute_type="float32", beam_size=1, max_decoding_length=8, num_threads=1))
     assert ct2.family == "m2m100"
     with open(os.path.join(ct2.ct2_path, "shared_vocabulary.json"), encoding="utf-8") as f:
         vocab = json.load(f)
@@ -149,7 +151,7 @@ def test_m2m100_converts_under_transformers_5_and_uses_its_codes(tmp_path, monke
     assert tokens[0][0] == "__en__"
     raw = ct2.translator.translate_batch(tokens, target_prefix=[["__th__"]] * 4, beam_size=1, max_decoding_length=8)
     assert all(r.hypotheses[0][0] == "__th__" for r in raw)
-    hf = HFBackend(folder, beam_size=1, max_decoding_length=8, num_threads=1)
+    hf = HFBackend(folder, BackendOptions(beam_size=1, max_decoding_length=8, num_threads=1))
     a, b = ct2.translate_batch(src, "en", "th"), hf.translate_batch(src, "en", "th")
     assert sum(x == y for x, y in zip(a, b)) >= 3, (a, b)
     with pytest.raises(UserError, match="no language token for 'nn'"):  # not one of M2M100's 100
@@ -180,7 +182,8 @@ def _rows(targets):
 
 
 def test_translator_stage_on_demo_nllb_keeps_structure(nllb):
-    tr = Translator(backend="ct2", model="demo:nllb", beam_size=4, max_decoding_length=48, num_threads=1)
+    tr = Translator(backend="ct2", model_paths=translation_model_paths("demo:nllb", "en", ["ja", "th"]),
+                    options=BackendOptions(beam_size=4, max_decoding_length=48, num_threads=1))
     d = tr(_rows(["ja", "th", "ja"])).to_pydict()
     assert d["translate_error"] == [None, None, None]
     for lang, answer, question in zip(d["tgt_lang"], d["answer_tgt"], d["question_tgt"]):
@@ -197,26 +200,36 @@ def test_translator_stage_on_demo_nllb_keeps_structure(nllb):
     assert f["question_ok"] == [True, True], f["question_detail"]
 
 
+def check_translation_model(spec: str, src: str, targets: list) -> None:
+    check_translation_models(translation_model_paths(spec, src, targets), src)
+
+
 def test_startup_check_of_the_translation_model(nllb, marian_ja):
+    from sdrrl_ray.config import load_config
+    from sdrrl_ray.transfer.run import translation_models
+
     check_translation_model("demo:nllb", "en", ["ja", "th", "km"])
     check_translation_model(marian_ja, "en", ["ja"])
     with pytest.raises(UserError, match="not en->th"):
         check_translation_model(marian_ja, "en", ["ja", "th"])
-    check_translation_model("anything", "en", ["ja"], backend="llm")  # the llm backend needs names only
+    llm = load_config(None, ["translate.backend=llm", "translate.model=anything", "languages.targets=[ja]"])
+    assert translation_models(llm, "/the/generator") == {"ja": "/the/generator"}  # the llm backend loads nothing
 
 
 def test_translator_stage_resolves_demo_marian_per_pair(marian_ja):
-    tr = Translator(backend="hf", model="demo:marian", beam_size=2, max_decoding_length=48, num_threads=1)
+    tr = Translator(backend="hf", model_paths=translation_model_paths("demo:marian", "en", ["ja"]),
+                    options=BackendOptions(beam_size=2, max_decoding_length=48, num_threads=1))
     d = tr(_rows(["ja"])).to_pydict()
     assert script_share(d["question_tgt"][0], "Jpan") >= 0.5
-    assert list(tr._backends) == [marian_ja]
+    assert list(tr.backends) == [marian_ja]
 
 
 def test_llm_backend_prompts_the_generation_engine(demo_model):
     from sdrrl_ray.engines.base import SamplingSettings
 
-    tr = Translator(backend="llm", model_path=demo_model, engine="hf", max_decoding_length=16)
-    (backend,) = tr._backends.values()
+    tr = Translator(backend="llm", model_paths={"ja": demo_model},
+                    options=BackendOptions(engine="hf", max_decoding_length=16))
+    (backend,) = tr.backends.values()
     prompt = backend.prompt("Fish live in water.", "en", "ja")
     assert "Translate the following text from English to Japanese.\nFish live in water." in prompt
     d = tr(_rows(["ja"])).to_pydict()

@@ -1,6 +1,6 @@
 import numpy as np
 
-from sdrrl_ray.answer_choice import choose_answers
+from sdrrl_ray.stages.answer_choice import choose_answers
 
 
 def batch(n):

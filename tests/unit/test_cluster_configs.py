@@ -162,7 +162,7 @@ def test_rayjob_matches_raycluster_and_runs_a_shipped_job():
     args = shlex.split(spec["entrypoint"])
     assert args[0] == "python" and args[1] == "/home/ray/sdrrl-ray/jobs/full.py"
     assert os.path.exists(os.path.join(ROOT, "jobs", "full.py"))
-    from sdrrl_ray.cluster import split_job_args
+    from sdrrl_ray.app.jobs import split_job_args
 
     config, overrides, phases = split_job_args(args[2:])
     config = config.replace("/home/ray/sdrrl-ray", ROOT)
@@ -303,7 +303,7 @@ def test_trust_remote_code_off_in_shipped_configs():
 def test_actor_pool_resources_from_config():
     from ray.data import ActorPoolStrategy
 
-    from sdrrl_ray.pipeline import actor_pool_args
+    from sdrrl_ray.runtime import actor_pool_args
 
     pool = ActorPoolConfig(min_actors=2, max_actors=4, num_cpus=4, num_gpus=1, batch_size=64, resources={"gpu_gen": 1})
     args = actor_pool_args(pool)
@@ -343,13 +343,13 @@ def _fake_model(root) -> str:
 
 def _copy_in_process(args):
     url, cache = args
-    from sdrrl_ray.cluster import ensure_local_copy
+    from sdrrl_ray.storage import ensure_local_copy
 
     return ensure_local_copy(url, cache)
 
 
 def test_weights_copied_once_per_node(tmp_path):
-    from sdrrl_ray.cluster import MARKER, local_model_path
+    from sdrrl_ray.storage import COPY_MARKER as MARKER, local_model_path
 
     src = _fake_model(tmp_path)
     url, cache = f"file://{src}", str(tmp_path / "node-disk")
@@ -373,7 +373,7 @@ def test_weights_copied_once_per_node(tmp_path):
 
 
 def test_local_paths_and_bad_urls(tmp_path):
-    from sdrrl_ray.cluster import is_remote_url, local_model_path
+    from sdrrl_ray.storage import is_remote_url, local_model_path
     from sdrrl_ray.errors import UserError
 
     assert local_model_path("/models/llama") == "/models/llama"
@@ -389,7 +389,7 @@ def test_demo_model_loads_from_a_copied_url(tmp_path, demo_model):
     """The copy is a loadable model folder (what the engines get when generate.model is a URL)."""
     from transformers import AutoConfig
 
-    from sdrrl_ray.cluster import local_model_path
+    from sdrrl_ray.storage import local_model_path
 
     local = local_model_path(f"file://{demo_model}", str(tmp_path / "cache"))
     assert local != demo_model and AutoConfig.from_pretrained(local).model_type == "llama"

@@ -10,17 +10,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from sdrrl_ray.codeswitch import (
-    CodeSwitcher,
-    Lexicon,
-    code_switch,
-    code_switch_text,
-    dictionary_path,
-    dictionary_plan,
-    load_lexicons,
-    load_muse,
-    segment,
-)
+from sdrrl_ray.stages.code_switch import CodeSwitcher, code_switch
+from sdrrl_ray.codeswitch.lexicon import Lexicon, dictionary_path, dictionary_plan, load_lexicons, load_muse
+from sdrrl_ray.codeswitch.switch import code_switch_text
+from sdrrl_ray.codeswitch.words import segment
 from sdrrl_ray.seeding import row_rng
 
 DATA = Path("/work/shared/data")
@@ -254,7 +247,7 @@ def test_parallel_task_rows_are_not_switched(lexicons):
 def test_question_in_a_third_language_is_an_error(lexicons):
     with pytest.raises(ValueError, match="question_lang='fr'"):
         code_switch(_batch(["Bonjour"], qlang="fr"), lexicons=lexicons, p=0.15, seed=0)
-    with pytest.raises(ValueError, match="lacks columns"):
+    with pytest.raises(ValueError, match="the batch lacks"):
         code_switch({"id": [1], "question": ["x"]}, lexicons=lexicons, p=0.15, seed=0)
 
 

@@ -3,8 +3,8 @@ import os
 
 import pytest
 
-from sdrrl_ray.config import Config, ConfigError, load_config, parse_overrides
-from sdrrl_ray.errors import UserError
+from sdrrl_ray.config import Config, load_config, parse_overrides
+from sdrrl_ray.errors import ConfigError, UserError
 from tests.conftest import ROOT
 
 CONFIGS = sorted(glob.glob(os.path.join(ROOT, "jobs", "configs", "**", "*.yaml"), recursive=True))
@@ -62,7 +62,7 @@ def test_unsupported_language_fails_naming_language_and_component():
 
 
 def test_vllm_engine_without_vllm_fails_at_load(monkeypatch):
-    import sdrrl_ray.config as config
+    import sdrrl_ray.config.load as config
 
     monkeypatch.setattr(config, "vllm_available", lambda: False)
     with pytest.raises(ConfigError, match="vllm package is not importable"):
@@ -91,7 +91,7 @@ def test_configs_are_frozen():
 
 @pytest.mark.parametrize("path", CONFIGS, ids=[os.path.relpath(p, ROOT) for p in CONFIGS])
 def test_every_shipped_config_loads(path, monkeypatch):
-    import sdrrl_ray.config as config
+    import sdrrl_ray.config.load as config
 
     monkeypatch.setattr(config, "vllm_available", lambda: True)  # presets for GPU clusters name vllm
     cfg = load_config(path)

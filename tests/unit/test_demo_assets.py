@@ -10,7 +10,9 @@ import sys
 
 import pytest
 
-from sdrrl_ray.demo import assets, build, datagen, demo_data_dir, demo_instructions_path, lexicon
+from sdrrl_ray import storage
+from sdrrl_ray.demo import assets, build, datagen, lexicon
+from sdrrl_ray.demo.assets import demo_data_dir, demo_instructions_path
 from sdrrl_ray.languages import script_share
 
 KANA = re.compile(r"[\u3040-\u30ff]")
@@ -145,13 +147,13 @@ def test_build_key_follows_hyperparameters_and_cache_root_follows_env(monkeypatc
     assert build.build_key(hp) != build.build_key(dataclasses.replace(hp, steps=hp.steps + 1))
     assert hp.hidden_size // hp.num_heads >= 32
     monkeypatch.setenv("SDRRL_CACHE", str(tmp_path / "env"))
-    assert build.cache_root() == str(tmp_path / "env")
-    assert build.cache_root(str(tmp_path / "arg")) == str(tmp_path / "arg")
+    assert storage.cache_root() == str(tmp_path / "env")
+    assert storage.cache_root(str(tmp_path / "arg")) == str(tmp_path / "arg")
     monkeypatch.delenv("SDRRL_CACHE")
-    assert build.cache_root() == os.path.expanduser("~/.cache/sdrrl_ray")
+    assert storage.cache_root() == os.path.expanduser("~/.cache/sdrrl_ray")
 
 
 def test_importing_the_demo_package_loads_no_torch():
-    code = "import sys, sdrrl_ray.demo; print(['torch' in sys.modules, 'transformers' in sys.modules])"
+    code = "import sys, sdrrl_ray.demo.build, sdrrl_ray.demo.assets, sdrrl_ray.demo.mt; print(['torch' in sys.modules, 'transformers' in sys.modules])"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[False, False]"

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from sdrrl_ray.config import load_config
-from sdrrl_ray.engines.base import GenerationResult
+from sdrrl_ray.engines.base import EngineOptions, GenerationResult
 from sdrrl_ray.evaluation import inference, run
 from sdrrl_ray.evaluation import ner as ner_task
 from sdrrl_ray.evaluation.belebele import LETTERS
@@ -151,12 +151,12 @@ def oracle_run(monkeypatch, tmp_path):
         "data.path=",
     ])
     books = {"oracle-model": answer_book(cfg, wrong=False), "wrong-model": answer_book(cfg, wrong=True)}
-    monkeypatch.setattr(inference, "build_engine", lambda engine, path, **kw: OracleEngine(books[path]))
+    monkeypatch.setattr(inference, "build_engine", lambda engine, path, options: OracleEngine(books[path]))
     monkeypatch.setattr(inference, "build_scorer", lambda path, engine, options: OracleScorer(books[path]))
     monkeypatch.setattr(inference, "model_max_positions", lambda path, options: None)
 
     def in_process(requests, *, cfg, model_path, callable_cls):
-        worker = callable_cls(engine="hf", model_path=model_path, engine_options={}, kinds=("generate", "loglik", "hidden"),
+        worker = callable_cls(engine="hf", model_path=model_path, engine_options=EngineOptions(), kinds=("generate", "loglik", "hidden"),
                               max_prompt_tokens=cfg.eval.max_prompt_tokens, seed=cfg.seed)
         batch = {f.name: np.array([r.get(f.name) for r in requests], dtype=object) for f in inference.REQUEST_SCHEMA}
         return {row["req_id"]: row for row in worker(batch).to_pylist()}

@@ -14,6 +14,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from sdrrl_ray.config import load_config
+from sdrrl_ray.engines.base import EngineOptions
 from sdrrl_ray.engines.base import GenerationResult
 from sdrrl_ray.evaluation import belebele, common, contamination, flores, inference, mkqa, ner, offtarget, run, xlsum
 from sdrrl_ray.evaluation.common import ENGLISH_SIDE, TARGET
@@ -337,7 +338,7 @@ def test_discover_models_layouts(tmp_path):
                              f"eval.models={{tsft: {runs}, cit: {{path: {base}, target: ja}}}}"])
     entries, _ = run.discover_models(cfg)
     assert [(e.name, e.target) for e in entries] == [("tsft", "th"), ("cit", "ja")]
-    assert inference.model_max_positions(base, {}) == 64
+    assert inference.model_max_positions(base, EngineOptions()) == 64
 
 
 # ---------------------------------------------------------------- contamination

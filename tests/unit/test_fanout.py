@@ -2,7 +2,8 @@
 
 import numpy as np
 
-from sdrrl_ray.fanout import assemble, expand_targets
+from sdrrl_ray.stages.assemble import assemble
+from sdrrl_ray.stages.targets import expand_targets
 
 
 def obj(values):

@@ -19,7 +19,7 @@ from sdrrl_ray.errors import UserError
 from sdrrl_ray.filters.langid import LanguageIdentifier
 from sdrrl_ray.filters.qe import HTTPQEScorer, SubprocessQEScorer, WORKER, check_qe_available
 from sdrrl_ray.filters.rules import check_rules, max_tandem_repeat
-from sdrrl_ray.filters.stage import TranslationFilter
+from sdrrl_ray.stages.filter import TranslationFilter
 from tests.conftest import SHARED_DATA
 
 TATOEBA = os.path.join(SHARED_DATA, "tatoeba")

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-import sdrrl_ray.generate as generate
+import sdrrl_ray.stages.generate as generate
 from sdrrl_ray.engines.base import GenerationResult
 
 

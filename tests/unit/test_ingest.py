@@ -9,7 +9,7 @@ import pytest
 
 from sdrrl_ray.config import DataConfig
 from sdrrl_ray.errors import UserError
-from sdrrl_ray.ingest import content_id, iter_rows, list_inputs
+from sdrrl_ray.ingest.files import content_id, iter_rows, list_inputs
 from tests.conftest import ALPACA, write_jsonl
 
 

@@ -9,9 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from sdrrl_ray.codeswitch import load_muse, segment
+from sdrrl_ray.codeswitch.lexicon import load_muse
+from sdrrl_ray.codeswitch.words import segment
 from sdrrl_ray.errors import UserError
-from sdrrl_ray.parallel_tasks import Pair, count_tasks, make_tasks, read_parallel, split_points
+from sdrrl_ray.parallel.corpus import Pair, read_parallel
+from sdrrl_ray.parallel.tasks import count_tasks, make_tasks, split_points
 
 DATA = Path("/work/shared/data")
 TATOEBA = DATA / "tatoeba"

@@ -9,14 +9,14 @@ import os
 import numpy as np
 import pytest
 
-from sdrrl_ray.cli import main
+from sdrrl_ray.app.cli import main
 from sdrrl_ray.config import load_config
 from sdrrl_ray.errors import UserError
-from sdrrl_ray.plan import Options, plan
-from sdrrl_ray.plan import estimate as E
-from sdrrl_ray.plan import rates as R
-from sdrrl_ray.plan import tokens as T
-from sdrrl_ray.plan.nodes import get_node
+from sdrrl_ray.planner.planner import Options, plan
+from sdrrl_ray.planner import estimate as E
+from sdrrl_ray.planner import rates as R
+from sdrrl_ray.planner import tokens as T
+from sdrrl_ray.planner.nodes import get_node
 from tests.conftest import ROOT, write_jsonl
 
 DEMO = os.path.join(ROOT, "jobs", "configs", "demo.yaml")
@@ -81,7 +81,7 @@ def test_params_from_safetensors_headers_and_from_a_model_name(demo_model):
 
 
 def test_codeswitching_with_a_real_dictionary_changes_tokens_and_p0_changes_nothing(tok):
-    from sdrrl_ray.codeswitch import load_lexicons
+    from sdrrl_ray.codeswitch.lexicon import load_lexicons
     from sdrrl_ray.demo import assets
 
     lex = load_lexicons(os.path.dirname(assets.dictionary_path("en", "th")), "en", ["th"])[("en", "th")]

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from sdrrl_ray.translate.segment import reassemble, segment, split_into_sentences, strip_protected
+from sdrrl_ray.mt.segment import reassemble, segment, split_into_sentences, strip_protected
 from tests.conftest import ALPACA
 
 

@@ -8,7 +8,7 @@ import copy
 import numpy as np
 import pytest
 
-from sdrrl_ray.train.tokenize import IGNORE, INPUT_COLUMNS, OUTPUT_COLUMNS, Tokenize, encode_example
+from sdrrl_ray.stages.tokenize import IGNORE, INPUT_COLUMNS, OUTPUT_COLUMNS, Tokenize, encode_example
 
 CHATS = [
     ("What is 2+2?", "It is four."),

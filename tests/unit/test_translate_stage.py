@@ -6,12 +6,13 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-import sdrrl_ray.translate.backends as backends
+import sdrrl_ray.assets as models
+import sdrrl_ray.mt.backends as backends
 from sdrrl_ray.errors import UserError
-from sdrrl_ray.translate import models
-from sdrrl_ray.translate.backends import LanguageCodes, detect_family, to_iso
-from sdrrl_ray.translate.convert import m2m100_vocabulary
-from sdrrl_ray.translate.stage import Translator
+from sdrrl_ray.mt.backends import BackendOptions
+from sdrrl_ray.mt.codes import LanguageCodes, detect_family, to_iso
+from sdrrl_ray.mt.convert import m2m100_vocabulary
+from sdrrl_ray.stages.translate import Translator
 
 
 class FakeBackend:
@@ -21,10 +22,10 @@ class FakeBackend:
     family = "nllb"
     instances = []
 
-    def __init__(self, backend, model_path, **kwargs):
+    def __init__(self, backend, model_path, options):
         self.backend = backend
         self.model_path = model_path
-        self.kwargs = kwargs
+        self.options = options
         self.calls = []
         FakeBackend.instances.append(self)
 
@@ -40,10 +41,10 @@ def make_translator(monkeypatch):
     FakeBackend.instances = []
     monkeypatch.setattr(backends, "build_backend", FakeBackend)
 
-    def make(**kw):
-        args = dict(backend="ct2", model="/models/x", model_path="/models/x", beam_size=4)
-        args.update(kw)
-        return Translator(**args)
+    def make(model_paths=None, **options):
+        return Translator(backend="ct2", model_paths=model_paths or {"ja": "/models/x", "th": "/models/x"},
+                          options=BackendOptions(beam_size=4, **{k: v for k, v in options.items() if k != "segment"}),
+                          segment=options.get("segment", True))
 
     return make
 
@@ -81,7 +82,7 @@ def test_mixed_targets_one_call_per_target_with_every_segment(make_translator):
     # every segment of the group in that one call, each distinct sentence once
     assert calls["ja"] == ["What is it?", "First step.", "Second step.", "Item one.", "Why?"]
     assert calls["th"] == ["What is it?", "Yes."]
-    assert backend.kwargs["beam_size"] == 4
+    assert backend.options.beam_size == 4
 
 
 def test_rejected_rows_and_missing_answers_are_untouched(make_translator):
@@ -118,12 +119,13 @@ def test_long_sentences_are_cut_to_the_input_limit(make_translator):
     assert len(segs) > 2 and all(len(s) <= 30 for s in segs)
 
 
-def test_per_pair_models_get_one_backend_each(make_translator, monkeypatch):
-    monkeypatch.setattr(models, "resolve_translation_model", lambda spec, src=None, tgt=None: f"/models/{spec}/{src}-{tgt}")
-    tr = make_translator(model="demo:marian", model_path=None)
-    assert FakeBackend.instances == []  # nothing resolved before the first pair
+def test_per_pair_models_get_one_backend_each(make_translator):
+    tr = make_translator(model_paths={"ja": "/models/en-ja", "th": "/models/en-th"})
+    assert FakeBackend.instances == []  # several models: each is loaded on its pair's first row
     tr(batch([("ja", "Q?", "A."), ("th", "Q?", "A.")]))
-    assert sorted(b.model_path for b in FakeBackend.instances) == ["/models/demo:marian/en-ja", "/models/demo:marian/en-th"]
+    assert sorted(b.model_path for b in FakeBackend.instances) == ["/models/en-ja", "/models/en-th"]
+    assert models.translation_model_paths("Helsinki-NLP/opus-mt-{src}-{tgt}", "en", ["ja", "th"]) == {
+        "ja": "Helsinki-NLP/opus-mt-en-ja", "th": "Helsinki-NLP/opus-mt-en-th"}
 
 
 def test_missing_columns_are_named(make_translator):

@@ -1,0 +1,117 @@
+"""``sdrrl`` command line (fire). Every command takes a YAML config and ``key=value`` overrides.
+
+    sdrrl transfer-set CONFIG [k=v ...]   -> OUT/transfer_set/*.parquet, OUT/rejects/*.parquet, OUT/manifest.json
+    sdrrl train CONFIG [k=v ...]          -> OUT/model/ (or OUT/model/<target>/), OUT/train_log.jsonl
+    sdrrl eval CONFIG [k=v ...]           -> OUT/report.json, OUT/report.md, OUT/plots/*.png
+    sdrrl demo [--out DIR] [k=v ...]      -> all three on the embedded demo (local Ray, tiny built-in models)
+    sdrrl config CONFIG [k=v ...]         -> print the resolved config as JSON
+    sdrrl plan CONFIG [k=v ...] [--node_type=T] [--limit=N] [--json]
+                                          -> tokens per language, GPU-hours per phase and cost (no run;
+                                             limit=N calibrates on a real run of N items)
+
+A user error exits with status 2 and one line on stderr; success exits 0.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+
+from sdrrl_ray.app.exits import run_mapped
+from sdrrl_ray.app.phases import run_phases
+from sdrrl_ray.config import load_config
+from sdrrl_ray.errors import UserError
+
+PROG = "sdrrl"
+DEMO_CONFIG = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
+                           "jobs", "configs", "demo.yaml")
+
+
+def _load(config: str, overrides: tuple):
+    cfg = load_config(config, [str(v) for v in overrides])
+    print(cfg.to_json(), file=sys.stderr)  # the resolved config comes first
+    return cfg
+
+
+def _run(cfg, *phases: str) -> None:
+    run_phases(cfg, phases, prog=PROG)  # each phase starts (or joins) Ray when it needs it
+
+
+class Commands:
+    """SDRRL on Ray: build the transfer set, train one model per target, evaluate."""
+
+    def transfer_set(self, config: str, *overrides: str) -> None:
+        """Ingest -> answer choice -> generation -> translation + filters -> variants, code-switching,
+        parallel tasks into OUT; writes OUT/manifest.json."""
+        _run(_load(config, overrides), "transfer-set")
+
+    def train(self, config: str, *overrides: str) -> None:
+        """Fine-tune on OUT/transfer_set with Ray Train + DeepSpeed; writes OUT/model/ and OUT/train_log.jsonl."""
+        _run(_load(config, overrides), "train")
+
+    def eval(self, config: str, *overrides: str) -> None:
+        """Evaluate base and trained models; writes OUT/report.json, OUT/report.md, OUT/plots/."""
+        _run(_load(config, overrides), "eval")
+
+    def demo(self, *overrides: str, out: str = "out/demo") -> None:
+        """The whole flow on the embedded demo: local Ray, tiny models built offline, demo data."""
+        if not os.path.exists(DEMO_CONFIG):
+            raise UserError(f"demo config {DEMO_CONFIG} is missing; run from a source checkout of sdrrl-ray")
+        _run(_load(DEMO_CONFIG, (f"out_dir={out}", *overrides)), "transfer-set", "train", "eval")
+
+    def config(self, config: str, *overrides: str) -> None:
+        """Print the resolved config (YAML + overrides + defaults) as JSON."""
+        print(load_config(config, [str(v) for v in overrides]).to_json())
+
+    def plan(self, config: str, *overrides: str, node_type: str | None = None, limit: int | None = None,
+             price_per_hour: float | None = None, results_dir: str | None = None, tokenizer: str | None = None,
+             params: float | None = None, answer_tokens: float | None = None, json: bool = False) -> None:
+        """Estimate tokens per language, device-hours per phase and cost on a node type, from the real
+        tokenizer and the committed benchmark results. Planner options may also be given as key=value
+        (node_type=p5.48xlarge limit=8 price_per_hour=40 results_dir=DIR tokenizer=DIR params=7e9
+        answer_tokens=200); limit=N runs the transfer-set phase on N items to calibrate."""
+        from sdrrl_ray.planner.planner import Options, load_plan_config
+        from sdrrl_ray.planner.planner import plan as make_plan
+        from sdrrl_ray.planner.report import render, to_json
+
+        given = dict(node_type=node_type, limit=limit, price_per_hour=price_per_hour, results_dir=results_dir,
+                     tokenizer=tokenizer, params=params, answer_tokens=answer_tokens)
+        given = {k: None if v is None else _plan_value(k, str(v)) for k, v in given.items()}
+        rest = []
+        for item in (str(v) for v in overrides):
+            key, _, value = item.partition("=")
+            if key.lstrip("-") in given and "=" in item:
+                given[key.lstrip("-")] = _plan_value(key.lstrip("-"), value)
+            else:
+                rest.append(item)
+        result = make_plan(load_plan_config(config, rest), Options(**given))
+        if not json:
+            print(render(result))
+        print(to_json(result))
+
+
+def _plan_value(key: str, raw: str):
+    """A planner option given as key=value: numbers parsed, strings kept."""
+    if key in ("node_type", "results_dir", "tokenizer"):
+        return raw
+    try:
+        value = float(raw)
+    except ValueError:
+        raise UserError(f"{key}={raw!r} is not a number") from None
+    if key == "limit":
+        if not value.is_integer() or value <= 0:
+            raise UserError(f"limit={raw} must be a positive integer (items to calibrate on)")
+        return int(value)
+    return value
+
+
+def main(argv: list[str] | None = None) -> int:
+    import fire
+
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    return run_mapped(lambda: fire.Fire(Commands, command=argv, name=PROG), PROG)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

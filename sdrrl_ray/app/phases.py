@@ -1,0 +1,135 @@
+"""The one phase table (name -> run function), used by ``sdrrl`` and by ``jobs/*.py``.
+
+Phase names are spelled as the commands are: ``transfer-set``, ``train``, ``eval`` (``transfer_set``
+is read as ``transfer-set``, as the command line accepts both). Each run function is imported when
+the phase is looked up, so a job checks every requested phase before any runs.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from typing import Any, Callable, Optional, Sequence
+
+import yaml
+
+from sdrrl_ray.config import Config
+from sdrrl_ray.errors import UserError
+from sdrrl_ray.layout.paths import Out
+
+
+def _transfer_set() -> Callable:
+    from sdrrl_ray.transfer.run import run_transfer_set
+
+    return run_transfer_set
+
+
+def _train() -> Callable:
+    from sdrrl_ray.train.run import run_train
+
+    return run_train
+
+
+def _eval() -> Callable:
+    from sdrrl_ray.evaluation.run import run_eval
+
+    return run_eval
+
+
+def _transfer_set_lines(cfg: Config, manifest: dict) -> list[str]:
+    from sdrrl_ray.transfer.run import summary
+
+    return [summary(manifest), f"manifest: {Out(cfg.out_dir).manifest}"]
+
+
+def _train_lines(cfg: Config, result: dict) -> list[str]:
+    lines = [f"model {name}: {path}" for name, path in (result.get("model_dirs") or {}).items()]
+    return lines + [f"train manifest: {result.get('manifest', Out(cfg.out_dir).train_manifest)}"]
+
+
+def _eval_lines(cfg: Config, result: dict) -> list[str]:
+    return [f"report: {Out(cfg.out_dir).report_md}"]
+
+
+def _transfer_set_report(result: dict) -> dict:
+    keys = ("rows_in", "rows_out", "rows_rejected", "rows_written", "complete", "fingerprint")
+    return {k: result.get(k) for k in keys if k in result}
+
+
+def _scalars(result: dict) -> dict:
+    return {k: v for k, v in result.items() if isinstance(v, (str, int, float, bool)) or v is None}
+
+
+@dataclass(frozen=True)
+class Phase:
+    name: str
+    load: Callable[[], Callable]  # imports the phase and returns its run function (cfg -> result dict)
+    lines: Callable[[Config, dict], list]  # what the console shows after the phase
+    report: Callable[[dict], dict]  # what the job's summary line keeps
+
+
+PHASES: dict[str, Phase] = {
+    "transfer-set": Phase("transfer-set", _transfer_set, _transfer_set_lines, _transfer_set_report),
+    "train": Phase("train", _train, _train_lines, _scalars),
+    "eval": Phase("eval", _eval, _eval_lines, _scalars),
+}
+ALL_PHASES = tuple(PHASES)
+
+
+def canonical(name: str) -> str:
+    return str(name).strip().replace("_", "-")
+
+
+def parse_phases(value) -> tuple[str, ...]:
+    """``[transfer-set, train]``, ``"transfer-set,train"`` or ``"train"`` -> a checked tuple."""
+    if isinstance(value, str):
+        value = yaml.safe_load(value) if value.strip().startswith("[") else value.split(",")
+    if not isinstance(value, (list, tuple)) or not value:
+        raise UserError(f"phases={value!r} must name at least one of {', '.join(ALL_PHASES)} (example: phases=[transfer-set])")
+    phases = tuple(canonical(p) for p in value if str(p).strip())
+    unknown = [p for p in phases if p not in PHASES]
+    if unknown:
+        raise UserError(f"phases has unknown {unknown}; choose from {', '.join(ALL_PHASES)}")
+    if len(set(phases)) != len(phases):
+        raise UserError(f"phases={list(phases)} names a phase twice")
+    return phases
+
+
+def phase_function(name: str) -> Callable:
+    """The run function of phase ``name``; a clear UserError when this checkout cannot import it."""
+    try:
+        fn = PHASES[name].load()
+    except ImportError as exc:  # the module, or a package it needs, is missing
+        raise UserError(
+            f"phase '{name}' cannot be imported here ({exc}); install what is missing, "
+            f"or leave the phase out (example: phases=[transfer-set])"
+        ) from None
+    if not callable(fn):
+        raise UserError(f"phase '{name}' has no run function; leave the phase out or update the code")
+    return fn
+
+
+def run_phases(cfg: Config, phases: Sequence[str], *, prog: str,
+               after_phase: Optional[Callable[[str], tuple[str, dict]]] = None) -> dict:
+    """Run ``phases`` in order (all imported first), printing a start line, the phase's own lines and a
+    done line for each. ``after_phase(name)`` runs after each phase and returns (text for the done
+    line, fields for the phase's report). Returns ``{"phases": {name: report}}``."""
+    functions = {name: phase_function(name) for name in phases}  # all checked before any runs
+    report: dict[str, Any] = {"phases": {}}
+    for name in phases:
+        print(f"{prog}: phase {name}: start", flush=True)
+        started = time.perf_counter()
+        result = functions[name](cfg)
+        seconds = round(time.perf_counter() - started, 2)
+        result = result if isinstance(result, dict) else {}
+        for line in PHASES[name].lines(cfg, result):
+            print(line, flush=True)
+        text, fields = after_phase(name) if after_phase else ("", {})
+        print(f"{prog}: phase {name}: done in {seconds}s{text}", flush=True)
+        report["phases"][name] = {**PHASES[name].report(result), "phase_seconds": seconds, **fields}
+    return report
+
+
+def report_line(report: dict) -> str:
+    return json.dumps(report, sort_keys=True, default=str)

@@ -1,0 +1,1 @@
+"""Instruction input: record layouts (:mod:`.records`) and files -> validated rows (:mod:`.files`)."""

@@ -1,0 +1,107 @@
+"""The paths under ``OUT`` (``out_dir``: a local folder or a URL such as ``s3://bucket/run``).
+
+::
+
+    OUT/transfer_set/part-<id>.parquet    kept rows (sdrrl transfer-set)
+    OUT/rejects/part-<id>.parquet         reject rows, with reasons
+    OUT/.commits/<id>                     commit marker of part <id> (written last)
+    OUT/manifest.json  OUT/run.json       counts and provenance; the run's fingerprint
+    OUT/generations/<key>/                saved source-language answers (or generate.cache_dir)
+    OUT/model/ or OUT/model/<target>/     trained Hugging Face folders (sdrrl train)
+    OUT/train_log.jsonl  OUT/train_manifest.json  OUT/train_cache/  OUT/checkpoints/
+    OUT/predictions/  OUT/report.json  OUT/report.md  OUT/plots/   (sdrrl eval)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sdrrl_ray import storage
+
+TRANSFER_SET = "transfer_set"
+REJECTS = "rejects"
+COMMITS = ".commits"
+MANIFEST = "manifest.json"
+RUN = "run.json"
+GENERATIONS = "generations"
+MODEL = "model"
+TRAIN_LOG = "train_log.jsonl"
+TRAIN_MANIFEST = "train_manifest.json"
+TRAIN_CACHE = "train_cache"
+CHECKPOINTS = "checkpoints"
+PREDICTIONS = "predictions"
+REPORT_JSON = "report.json"
+REPORT_MD = "report.md"
+PLOTS = "plots"
+TRAIN_SUMMARY = "train_summary.json"  # inside each model folder
+
+
+@dataclass(frozen=True)
+class Out:
+    """Paths of one run's outputs: ``Out(cfg.out_dir).manifest`` and so on."""
+
+    root: str
+
+    def path(self, *parts: str) -> str:
+        return storage.join(self.root.rstrip("/") or "/", *parts)
+
+    @property
+    def transfer_set(self) -> str:
+        return self.path(TRANSFER_SET)
+
+    @property
+    def rejects(self) -> str:
+        return self.path(REJECTS)
+
+    @property
+    def commits(self) -> str:
+        return self.path(COMMITS)
+
+    @property
+    def manifest(self) -> str:
+        return self.path(MANIFEST)
+
+    @property
+    def run(self) -> str:
+        return self.path(RUN)
+
+    @property
+    def generations(self) -> str:
+        return self.path(GENERATIONS)
+
+    @property
+    def models(self) -> str:
+        return self.path(MODEL)
+
+    def model(self, name: str) -> str:
+        return self.path(MODEL, name)
+
+    @property
+    def train_log(self) -> str:
+        return self.path(TRAIN_LOG)
+
+    @property
+    def train_manifest(self) -> str:
+        return self.path(TRAIN_MANIFEST)
+
+    def train_cache(self, name: str) -> str:
+        return self.path(TRAIN_CACHE, name)
+
+    @property
+    def checkpoints(self) -> str:
+        return self.path(CHECKPOINTS)
+
+    @property
+    def predictions(self) -> str:
+        return self.path(PREDICTIONS)
+
+    @property
+    def report_json(self) -> str:
+        return self.path(REPORT_JSON)
+
+    @property
+    def report_md(self) -> str:
+        return self.path(REPORT_MD)
+
+    def plot(self, name: str) -> str:
+        return self.path(PLOTS, name)
