@@ -8,9 +8,11 @@ Two measurements:
    (item, target) rows and 8 variants with 2 targets and 4 subsets), which is what compares with the
    generation stage's rows/s; parallel tasks are built from sentence pairs, not items.
 2. the streaming plan on Ray Data at 10k / 100k / 1M input rows: ingest -> answer choice ->
-   (item, target) rows -> subsets -> code-switch -> Parquet sink, with the model stages
-   (generation, translation) left out so only CPU work is timed (the gold answer is used, and the
-   "translation" columns copy the source text). Each size runs on a fresh local Ray instance.
+   (item, target) rows -> subsets -> code-switch -> Parquet sink, built by the project's own plan
+   builder (``sdrrl_ray.transfer.plan.build_plan`` on ``plan_steps``) with the model stages
+   (generation, translation + filter) swapped for stand-ins so only CPU work is timed (the gold
+   answer is used, and the "translation" columns copy the source text). Each size runs on a fresh
+   local Ray instance.
    Memory is sampled every 0.2 s over the driver and all its descendants (GCS, raylet, workers):
    ``peak_mb`` is the largest sum of their proportional set sizes without shared-memory pages
    (Pss_Anon + Pss_File) plus the bytes in use in Ray's object store. ``peak_rss_mb``, the largest
@@ -29,13 +31,12 @@ import os
 import random
 import shutil
 import tempfile
-import threading
 import time
 
 import numpy as np
-import psutil
 
 from sdrrl_ray.demo.assets import demo_data_dir
+from sdrrl_ray.schema import VARIANTS
 
 
 def synthetic_instructions(path: str, n: int, seed: int = 0) -> None:
@@ -60,7 +61,7 @@ def timed(fn, *args, repeat: int = 3, **kwargs) -> float:
 
 
 TARGETS = ["ja", "th"]
-SUBSETS = ["LL", "TL", "LT", "TT"]
+SUBSETS = list(VARIANTS)  # LL, TL, LT, TT
 
 
 def stage_throughput(n: int) -> list[dict]:
@@ -121,89 +122,7 @@ def stage_throughput(n: int) -> list[dict]:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def _smaps_rollup(pid: int) -> dict | None:
-    """Rss / Pss split of one process (Linux >= 4.14), in bytes; None where it cannot be read."""
-    try:
-        with open(f"/proc/{pid}/smaps_rollup") as fh:
-            fields = dict(line.split()[:2] for line in fh if line.endswith("kB\n"))
-    except OSError:
-        return None
-    return {k[:-1]: int(v) * 1024 for k, v in fields.items() if k in ("Rss:", "Pss:", "Pss_Anon:", "Pss_File:", "Pss_Shmem:")}
-
-
-def _object_store_used():
-    """A callable giving the bytes in use in this Ray instance's object store, or None if unavailable."""
-    try:
-        from ray._private.internal_api import get_memory_info_reply
-        from ray._private.state import state
-
-        get_memory_info_reply(state)
-        return lambda: get_memory_info_reply(state, timeout_seconds=5).store_stats.object_store_bytes_used
-    except Exception:
-        return None
-
-
-class PeakMemory:
-    """Peaks, sampled every ``interval`` s, of memory used by this process and its descendants (the
-    local Ray instance: GCS, raylet, workers).
-
-    ``peak_mb``: sum over processes of Pss_Anon + Pss_File (private pages, and shared library pages
-    divided among the processes that map them) plus the bytes in use in the object store, whose
-    shared-memory pages are left out of the per-process sums so they are counted once.
-    ``peak_rss_mb``: sum of RSS, which counts shared pages once per process mapping them."""
-
-    def __init__(self, interval: float = 0.2):
-        self.interval, self._stop = interval, threading.Event()
-        self.peak = {"peak_mb": 0.0, "object_store_mb_at_peak": 0.0, "processes_at_peak": 0, "peak_rss_mb": 0.0,
-                     "peak_pss_mb": 0.0, "peak_object_store_mb": 0.0}
-        self._store = _object_store_used()
-        self.thread = threading.Thread(target=self._run, daemon=True)
-
-    def _sample(self) -> None:
-        me = psutil.Process()
-        rss = pss = private = 0
-        procs = [me, *me.children(recursive=True)]
-        for proc in procs:
-            r = _smaps_rollup(proc.pid)
-            if r is None:  # no smaps_rollup (not Linux, or the process just ended): RSS for both
-                try:
-                    r = {"Rss": proc.memory_info().rss}
-                except psutil.Error:
-                    continue
-                r["Pss"] = r["Pss_Anon"] = r["Rss"]
-            rss += r["Rss"]
-            pss += r["Pss"]
-            private += r.get("Pss_Anon", 0) + r.get("Pss_File", 0)
-        store = 0
-        if self._store is not None:
-            try:
-                store = self._store()
-            except Exception:
-                pass
-        mb = 2**20
-        p = self.peak
-        if (private + store) / mb > p["peak_mb"]:
-            p["peak_mb"], p["object_store_mb_at_peak"], p["processes_at_peak"] = (private + store) / mb, store / mb, len(procs)
-        p["peak_rss_mb"] = max(p["peak_rss_mb"], rss / mb)
-        p["peak_pss_mb"] = max(p["peak_pss_mb"], pss / mb)
-        p["peak_object_store_mb"] = max(p["peak_object_store_mb"], store / mb)
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            self._sample()
-            time.sleep(self.interval)
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self._stop.set()
-        self.thread.join()
-        self._sample()
-
-
-def _fake_translation(batch: dict):
+def fake_translation(batch: dict):
     """Stand-in for the model stages in this CPU-only benchmark: the 'translation' is the source text."""
     from sdrrl_ray.schema import to_arrow
 
@@ -214,39 +133,69 @@ def _fake_translation(batch: dict):
     return to_arrow(batch)
 
 
-def streaming_plan(n: int) -> dict:
-    import ray
+def gold_as_answer(batch: dict) -> dict:
+    """Stand-in for generation: every item keeps its gold answer (answer.mode=gold)."""
+    return {**batch, "answer": batch["gold_answer"]}
 
-    from sdrrl_ray.stages.answer_choice import choose_answers_arrow
-    from sdrrl_ray.stages.code_switch import CodeSwitcher
-    from sdrrl_ray.config import DataConfig
-    from sdrrl_ray.stages.assemble import assemble
-    from sdrrl_ray.stages.targets import expand_targets
+
+# the plan's steps, in its order, with generation and translation + filter swapped for the stand-ins
+CPU_PLAN = ["answer_choice", "run_columns", "gold_as_answer", "expand_targets", "fake_translation", "assemble",
+            "code_switch"]
+
+
+def plan_config(path: str):
+    """The transfer-set config this benchmark's plan is built from: gold answers, 2 targets, the four
+    variants, code-switching with the demo dictionaries in one actor (batch 1024, 0.5 CPU)."""
+    from sdrrl_ray.config import (ActorPoolConfig, AnswerConfig, CodeSwitchConfig, Config, DataConfig,
+                                  LanguagesConfig, TransferConfig)
+
+    return Config(
+        seed=0, data=DataConfig(path=path), languages=LanguagesConfig(source="en", targets=tuple(TARGETS)),
+        answer=AnswerConfig(mode="gold", p_self=0.5), transfer=TransferConfig(subsets=tuple(SUBSETS)),
+        code_switch=CodeSwitchConfig(p=0.15, dictionaries=os.path.join(demo_data_dir(), "dictionaries"),
+                                     pool=ActorPoolConfig(min_actors=1, max_actors=1, num_cpus=0.5, batch_size=1024)),
+    )
+
+
+def cpu_steps(cfg, inputs) -> list:
+    """``plan_steps(cfg, inputs)`` with the model stages swapped for stand-ins, so only CPU work is timed."""
+    from sdrrl_ray.schema import StageColumns
+    from sdrrl_ray.stages import filter as filter_stage
+    from sdrrl_ray.stages import generate, translate
+    from sdrrl_ray.transfer.plan import LIGHT, Step, plan_steps
+
+    gold = StageColumns.of("gold_as_answer", inputs=("gold_answer",), outputs=("answer",))
+    copy = StageColumns.of("fake_translation", inputs=("item_id", "question_src", "answer_src"),
+                           outputs=("question_tgt", "answer_tgt", "question_ok", "answer_ok", "question_reason",
+                                    "answer_reason"))
+    stand_ins = {
+        generate.COLUMNS.name: [Step(gold, lambda ds: ds.map_batches(gold_as_answer, **LIGHT))],
+        translate.COLUMNS.name: [Step(copy, lambda ds: ds.map_batches(fake_translation, **LIGHT))],
+        filter_stage.COLUMNS.name: [],
+    }
+    steps = [s for step in plan_steps(cfg, inputs) for s in stand_ins.get(step.name, [step])]
+    assert [s.name for s in steps] == CPU_PLAN, f"the plan's steps changed: {[s.name for s in steps]}"
+    return steps
+
+
+def streaming_plan(n: int) -> dict:
+    from benchmarks.memory import PeakMemory
     from sdrrl_ray.ingest.files import list_inputs
-    from sdrrl_ray.stages.read import read_instructions
-    from sdrrl_ray.schema import KEPT_SCHEMA, REJECT_SCHEMA
-    from sdrrl_ray.stages.run_columns import add_run_columns as _add_run_columns
     from sdrrl_ray.layout.sink import SplitParquetSink
+    from sdrrl_ray.stages.read import read_instructions
+    from sdrrl_ray.transfer.plan import PlanInputs, build_plan
 
     tmp = tempfile.mkdtemp()
     try:
         path = os.path.join(tmp, "in.jsonl")
         synthetic_instructions(path, n)
-        cfg = DataConfig(path=path)
-        light = dict(batch_size=None, num_cpus=0.25)
-        ds = read_instructions(list_inputs(cfg), cfg, block_rows=1024)
-        ds = ds.map_batches(choose_answers_arrow, fn_kwargs=dict(mode="gold", p_self=0.5, seed=0), **light)
-        ds = ds.map_batches(_add_run_columns, fn_kwargs=dict(src="en", done_targets={}), **light)
-        ds = ds.map_batches(lambda b: {**b, "answer": b["gold_answer"]}, **light)
-        ds = ds.map_batches(expand_targets, fn_kwargs=dict(targets=TARGETS), **light)
-        ds = ds.map_batches(_fake_translation, **light)
-        ds = ds.map_batches(assemble, fn_kwargs=dict(subsets=SUBSETS, source_lang="en"), **light)
-        ds = ds.map_batches(CodeSwitcher, fn_constructor_args=(os.path.join(demo_data_dir(), "dictionaries"), "en", TARGETS),
-                            fn_constructor_kwargs=dict(p=0.15, seed=0), compute=ray.data.ActorPoolStrategy(size=1),
-                            batch_size=1024, num_cpus=0.5)
+        cfg = plan_config(path)
+        inputs = PlanInputs(files=list_inputs(cfg.data), model_path="", generation_cache_url="")
+        source = read_instructions(inputs.files, cfg.data, block_rows=1024)
+        ds = build_plan(cfg, inputs, source=source, steps=cpu_steps(cfg, inputs))
         with PeakMemory() as mem:
             t0 = time.perf_counter()
-            ds.write_datasink(SplitParquetSink(os.path.join(tmp, "out"), "transfer_set", KEPT_SCHEMA, REJECT_SCHEMA, min_rows=8192))
+            ds.write_datasink(SplitParquetSink(os.path.join(tmp, "out"), min_rows=8192))
             secs = time.perf_counter() - t0
         return {"rows": n, "seconds": secs, "input_rows_per_s": n / secs, "variant_rows": n * len(TARGETS) * len(SUBSETS),
                 "block_bytes_cap": ds.context.target_max_block_size, **mem.peak}

@@ -39,10 +39,17 @@ def load_prompts(n: int) -> list[str]:
     return [questions[i % len(questions)] for i in range(n)]
 
 
-def engine_options(engine: str, threads: int, dtype: str | None = None) -> dict:
-    if engine == "hf":
-        return dict(dtype=dtype or "float32", num_threads=threads)
-    return dict(dtype=dtype or "bfloat16", max_model_len=None, engine_kwargs={})  # max_model_len: the model's own
+def generation_config(engine: str, model: str, batch_size: int, max_new_tokens: int, threads: int,
+                      dtype: str | None = None, actors: int = 1, gpus_per_actor: float = 0):
+    """The config both sides are built from: the plan's engine options (``engine_options``), decoding
+    (``sampling_settings``) and generation actor pool (``generate.pool``)."""
+    from sdrrl_ray.config import ActorPoolConfig, Config, GenerateConfig
+
+    dtype = dtype or ("float32" if engine == "hf" else "bfloat16")  # vllm: max_model_len None = the model's own
+    pool = ActorPoolConfig(min_actors=actors, max_actors=actors, num_cpus=threads, num_gpus=gpus_per_actor,
+                           batch_size=batch_size)
+    return Config(seed=0, generate=GenerateConfig(engine=engine, model=model, max_new_tokens=max_new_tokens, dtype=dtype,
+                                                  pool=pool))
 
 
 def direct(engine: str, model: str, questions: list[str], batch_size: int, max_new_tokens: int, threads: int,
@@ -50,9 +57,11 @@ def direct(engine: str, model: str, questions: list[str], batch_size: int, max_n
     from sdrrl_ray import prompts
     from sdrrl_ray.engines.base import SamplingSettings
     from sdrrl_ray.engines.build import build_engine
+    from sdrrl_ray.transfer.plan import engine_options, sampling_settings
 
-    eng = build_engine(engine, model, **engine_options(engine, threads, dtype))
-    sampling = SamplingSettings(max_new_tokens=max_new_tokens)
+    cfg = generation_config(engine, model, batch_size, max_new_tokens, threads, dtype)
+    eng = build_engine(engine, model, engine_options(cfg))  # torch threads = generate.pool.num_cpus, as in the stage
+    sampling = SamplingSettings(**sampling_settings(cfg))
     rendered = [prompts.render_prompt(eng.tokenizer, q) for q in questions]
     batches = [rendered[i : i + batch_size] for i in range(0, len(rendered), batch_size)]
     eng.generate(batches[0], sampling)  # warm-up
@@ -82,9 +91,14 @@ def _free_gpu() -> None:
 
 def pipeline(engine: str, model: str, questions: list[str], batch_size: int, actors: int, max_new_tokens: int, threads: int,
              dtype: str | None = None, gpus_per_actor: float = 0) -> dict:
+    """The plan's own generation step (``plan_steps``: blocks of one batch, then the Generator actor
+    pool from ``generate.pool``) on rows that all need the model's answer."""
+    import pyarrow as pa
     import ray
 
-    from sdrrl_ray.stages.generate import Generator
+    from sdrrl_ray.schema import check_plan_columns, to_arrow
+    from sdrrl_ray.stages import generate
+    from sdrrl_ray.transfer.plan import PlanInputs, plan_steps
 
     n = len(questions)
     items = {
@@ -98,28 +112,15 @@ def pipeline(engine: str, model: str, questions: list[str], batch_size: int, act
         "answer_source": ["self"] * n,
         "needs_generation": [True] * n,
     }
-    import pyarrow as pa
-
-    from sdrrl_ray.schema import to_arrow
-
     table = to_arrow({k: np.array(v, dtype=object) if k != "needs_generation" else np.array(v) for k, v in items.items()})
-    ds = ray.data.from_arrow(table).repartition(max(1, n // batch_size))
+    cfg = generation_config(engine, model, batch_size, max_new_tokens, threads, dtype, actors, gpus_per_actor)
     with tempfile.TemporaryDirectory() as cache:
-        ds = ds.map_batches(
-            Generator,
-            fn_constructor_kwargs=dict(
-                engine=engine,
-                model_path=model,
-                sampling=dict(max_new_tokens=max_new_tokens),
-                seed=0,
-                cache_url=os.path.join(cache, "gen"),
-                engine_options=engine_options(engine, threads, dtype),
-            ),
-            batch_size=batch_size,
-            compute=ray.data.ActorPoolStrategy(size=actors),
-            num_cpus=threads,
-            **({"num_gpus": gpus_per_actor} if gpus_per_actor else {}),
-        )
+        inputs = PlanInputs(files=[], model_path=model, generation_cache_url=os.path.join(cache, "gen"))
+        steps = [s for s in plan_steps(cfg, inputs) if s.name == generate.COLUMNS.name]
+        check_plan_columns([s.columns for s in steps], initial=table.column_names)
+        ds = ray.data.from_arrow(table)
+        for step in steps:
+            ds = step.apply(ds)
         t_first, rows, tokens, first_rows = None, 0, 0, 0
         for batch in ds.iter_batches(batch_size=None, batch_format="pyarrow"):
             now = time.perf_counter()

@@ -167,7 +167,7 @@ def main(argv=None) -> None:
             params = transformers.AutoModelForSeq2SeqLM.from_pretrained(model_dir).num_parameters()
         build_s = time.perf_counter() - t0
 
-        from sdrrl_ray.mt.backends import CT2Backend, HFBackend
+        from sdrrl_ray.mt.backends import BackendOptions, CT2Backend, HFBackend
 
         common = dict(beam_size=args.beam, max_decoding_length=args.out_len, min_decoding_length=args.out_len,
                       num_threads=args.threads, max_batch_size=args.batch, max_input_tokens=256)
@@ -176,7 +176,7 @@ def main(argv=None) -> None:
         backends, results = {}, []
         for name, precision, cls in runs:
             t1 = time.perf_counter()
-            backend = cls(model_dir, compute_type=precision, **common)
+            backend = cls(model_dir, BackendOptions(compute_type=precision, **common))
             results.append(dict(backend=name, precision=precision, load_s=round(time.perf_counter() - t1, 1),
                                 out_tokens_per_segment=round(output_tokens(backend, segments[:4]), 1)))
             backends[f"{name}-{precision}"] = backend

@@ -36,10 +36,10 @@ def cache_dir() -> str:
 
 
 def tokenizer():
-    from sdrrl_ray.demo.build import tokenizer_texts as _tokenizer_texts
+    from sdrrl_ray.demo.build import tokenizer_texts
     from sdrrl_ray.demo.tokenizer import train_tokenizer
 
-    return train_tokenizer(_tokenizer_texts(), VOCAB)
+    return train_tokenizer(tokenizer_texts(), VOCAB)
 
 
 def random_llama(name: str, folder: Optional[str] = None, dtype: str = "float32", seed: int = 0) -> str:

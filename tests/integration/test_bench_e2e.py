@@ -16,7 +16,7 @@ import sys
 
 import pytest
 
-from tests.integration.test_multinode import ROOT, TEST_ENV, can_isolate
+from tests.integration.isolation import ROOT, TEST_ENV, can_isolate
 
 LIMIT = 16
 CMD = ["benchmarks/bench_e2e.py", "--phases", "transfer-set", "--limit", str(LIMIT), "--scale-limit", str(LIMIT),

@@ -43,3 +43,18 @@ def test_bench_train_toy(tmp_path):
     assert [r["mode"] for r in saved["results"]] == ["zero3", "ddp"]
     assert saved["results"][1]["vs_ddp"] == 1.0
     assert (tmp_path / "train_cpu.png").exists()
+
+
+@pytest.mark.timeout(300)
+def test_bench_cpu_stages_quick(tmp_path):
+    """The per-stage timings and the streaming plan (the project's build_plan with the model stages
+    swapped for stand-ins) at a toy size; --quick saves nothing."""
+    out = run_script("bench_cpu_stages.py", ["--sizes", "2000", "--quick"], tmp_path, 280)
+    stages = {s["stage"]: s for s in out["stages"]}
+    assert set(stages) == {"ingest", "answer_choice", "target_fanout", "subsets", "code_switch", "parallel_tasks"}
+    assert all(s["rows_per_s"] > 0 for s in stages.values())
+    assert stages["code_switch"]["rows"] == 2000 * 2 * 4  # 2 targets x LL/TL/LT/TT
+    [plan] = out["plan"]
+    assert plan["rows"] == 2000 and plan["variant_rows"] == 16000 and plan["seconds"] > 0
+    assert plan["peak_mb"] > 0 and plan["block_bytes_cap"] <= 1 << 20
+    assert not list(tmp_path.iterdir())  # --quick writes no result files
