@@ -1,27 +1,6 @@
-"""CometKiwi scoring worker, run with the python of a separate environment that has unbabel-comet.
-
-unbabel-comet pins versions (torch, transformers, pytorch-lightning) that cannot share the main
-environment, so the pipeline never imports it. This file imports nothing from ``sdrrl_ray`` and
-is run by path in the other environment, in one of two modes:
-
-stdio (``filter.qe.python``; started by :class:`sdrrl_ray.filters.qe.SubprocessQEScorer`)::
-
-    /opt/comet/bin/python qe_worker.py --model Unbabel/wmt22-cometkiwi-da
-
-  It prints ``{"ready": true, ...}`` once the model is loaded, then answers each request line
-  ``{"id": 1, "data": [{"src": ..., "mt": ...}, ...]}`` with ``{"id": 1, "scores": [...]}``
-  (or ``{"id": 1, "error": "..."}``), one JSON line each. Everything else the libraries print goes
-  to stderr.
-
-HTTP (``filter.qe.url``; a shared scoring service)::
-
-    /opt/comet/bin/python qe_worker.py --model Unbabel/wmt22-cometkiwi-da --serve 8808 [--host 0.0.0.0]
-
-  ``POST /score`` (or ``POST /``) with ``{"data": [{"src": ..., "mt": ...}, ...]}`` returns
-  ``{"scores": [...]}``; ``GET /health`` returns ``{"ok": true, "model": ...}``.
-
-``--model`` takes a hub id (downloaded by comet; CometKiwi is gated: log in with a token that has
-access), a checkpoint file (``.ckpt``) or a folder holding ``checkpoints/model.ckpt``.
+"""CometKiwi scoring worker, run with the python of a separate environment that has unbabel-comet
+(it imports nothing from ``sdrrl_ray``): line-delimited JSON on stdio (``filter.qe.python``) or an
+HTTP service (``filter.qe.url``). Usage and protocol: ``docs/cometkiwi-worker.md``.
 """
 
 from __future__ import annotations

@@ -1,33 +1,7 @@
-"""Rule filters on one (source, translation) pair; each failure has its own reject reason.
-
-The paper follows Zeng et al. (2021) (WeChat WMT21 data filtering) without restating the rules;
-these are the rules of that kind that need no model. Checked in this order, the first failure is
-the reason (the filter stage checks language-ID between ``copy_of_source`` and ``repetition_loop``,
-so that output in another language is reported as such):
-
-``empty``
-    The translation has no letter or digit while the source has.
-``copy_of_source``
-    The translation equals the source (case, spaces and punctuation ignored), or is at least 90%
-    similar to it character by character (sources of 20+ characters). Code blocks, inline code and
-    URLs are removed first: they are meant to stay identical.
-``repetition_loop``
-    An n-gram repeated more than ``max_repeat_ngram`` times in a row (words for languages written
-    with spaces, characters otherwise; n up to 8 words or 30 characters; the n-gram must contain a
-    letter), or the same sentence repeated more than ``max_repeat_ngram`` times in a row, while the
-    source has no such repeat (``ha ha ha ha ha`` may be translated as a repeat).
-``length_ratio``
-    Length of the translation over length of the source, each counted in characters without
-    spaces divided by the script's density (a Japanese character carries about twice as much as
-    a Latin one; measured on Tatoeba: ja/en 0.51, ko/en 0.47, th/en 1.00, vi/en 1.08), smoothed
-    with 10 characters on both sides so that very short pairs are not judged; rejected outside
-    ``[min_length_ratio, max_length_ratio]``.
-``truncated``
-    The translation ends with a dangling clause mark (``,`` ``、`` ``:`` ``(`` ``「`` ...) or leaves a
-    bracket or quote open that the source closes; or the source ends with sentence-final
-    punctuation (``. ! ? 。 ！ ？ …``), the target language writes it (not Thai, Lao, Khmer: their
-    truncations are caught only by the marks above, the length ratio or QE) and the translation
-    ends without it. (Tatoeba's human ja translations always keep it; ko and vi drop it in 1-2%.)
+"""Rule filters on one (source, translation) pair; each failure has its own reject reason:
+``empty``, ``copy_of_source``, ``repetition_loop``, ``length_ratio``, ``truncated`` (checked in
+that order; the filter stage puts language-ID between ``copy_of_source`` and ``repetition_loop``).
+The rules, their thresholds and what they were measured on: ``docs/translation-filters.md``.
 """
 
 from __future__ import annotations

@@ -1,19 +1,6 @@
-"""Convert a Hugging Face seq2seq folder to CTranslate2 once, and cache the result.
-
-The converted folder sits under ``$SDRRL_CACHE/ct2/`` when that is set, else next to the source
-folder (``<folder>.ct2-<quantization>-<hash>``), else under ``~/.cache/sdrrl_ray/ct2/``. Its name
-carries a hash of the source (path or hub id, plus the names, sizes and mtimes of its files), the
-quantization and the ctranslate2 version, so a changed model converts again. Concurrent actors wait
-on a file lock (:func:`sdrrl_ray.storage.cached_folder`). The
-tokenizer is saved into the converted folder too, so it is self-contained.
-
-transformers 5.x broke CTranslate2's M2M100/NLLB converter (STACK-NOTES section 7): its
-``M2M100Loader.get_vocabulary`` reads ``special_tokens_map["additional_special_tokens"]``, which
-transformers 5 no longer fills (the language codes live in ``extra_special_tokens``), so the
-vocabulary comes out shorter than the model's embedding. :func:`_patched_m2m100_vocabulary`
-replaces it, for the duration of a conversion, with a vocabulary built id by id from the
-tokenizer (base vocabulary, added tokens, M2M100's ``lang_token_to_id``), padded with
-``madeupwordN`` up to ``config.vocab_size`` as the original does.
+"""Convert a Hugging Face seq2seq folder to CTranslate2 once (:func:`converted_folder`), cache the
+result, and work around transformers 5's break of CTranslate2's M2M100/NLLB vocabulary
+(:func:`m2m100_vocabulary`). Where the folder lives and why the patch: ``docs/ctranslate2-conversion.md``.
 """
 
 from __future__ import annotations

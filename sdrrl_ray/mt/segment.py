@@ -1,34 +1,8 @@
 """Split long texts into translatable sentences and put the translations back in place.
 
-Sentence-level MT models (NLLB, M2M100, Marian) translate one sentence at a time; an Alpaca answer
-is paragraphs, lists and code. :func:`segment` cuts a text into a :class:`Plan`: the sentences to
-translate plus everything that must come back unchanged, in order. :func:`reassemble` fills the
-translations in. Both are pure functions.
-
-Kept as they are (never sent to the model):
-
-- fenced code blocks (```` ``` ```` or ``~~~``, up to the closing fence; an unclosed fence keeps the
-  rest of the text), inline code (`` `x` ``) and URLs (``http://``, ``https://``, ``ftp://``,
-  ``www.``);
-- blank lines (paragraph breaks), line breaks, indentation;
-- list markers and numbering at the start of a line (``- ``, ``* ``, ``+ ``, ``• ``, ``1. ``,
-  ``1) ``, ``a) ``), headings (``# ``), quote markers (``> ``) and table pipes (``|``);
-- runs without a letter (numbers, punctuation, ``---``).
-
-Sentence ends, whatever the language argument (texts mix scripts):
-
-- ``. ! ?`` (and ``...``) plus closing quotes/brackets, then whitespace, then a character that is
-  not a lower-case letter; not after an abbreviation of ``lang`` (``Mr.``, ``e.g.``), an initial
-  (``J.``) or a dotted acronym (``U.S.``); ``3.14`` has no space and is never cut;
-- ``。 ！ ？ ｡`` (Japanese, Chinese), ``។ ៕`` (Khmer), ``। ॥ ؟ ۔``: always a sentence end;
-- Thai and Lao write no sentence punctuation and put a space between sentences: whitespace
-  between two Thai (or Lao) characters is a sentence end.
-
-A sentence longer than ``max_chars`` is cut further at clause punctuation, then at spaces, then
-hard at ``max_chars`` (so that the model's input limit never truncates it silently).
-
-Limitation: inline code and URLs inside a sentence cut it into separately translated pieces
-(safe: the protected text is never altered; the pieces lose some context).
+:func:`segment` cuts a text into a :class:`Plan` (the sentences to translate plus everything that
+comes back unchanged: code, URLs, list markers, line breaks); :func:`reassemble` fills the
+translations in. Both are pure functions. What is kept and where sentences end: ``docs/segmentation.md``.
 """
 
 from __future__ import annotations

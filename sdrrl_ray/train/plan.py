@@ -1,25 +1,6 @@
-"""What each worker trains on, and with which weight: pure functions of the row index and the seed.
-
-Rows are identified by ``id`` and sorted by ``(item_id, id)``, so the variants of one item are
-adjacent. From that sorted index:
-
-- **Held-out split** by item: ``round(heldout_fraction x items)`` items (at least one when the fraction
-  is positive and there are two items or more), the items with the smallest ``sha256(seed:item_id)``.
-- **Example weights** (paper Eq. 6): ``w = N / (K * |D_d|)`` for an example of subset ``d``, with
-  ``|D_d|`` the number of *training* rows of that subset (after truncation rejects and the held-out
-  split), ``N`` the training rows and ``K`` the subsets present. The weights average 1 over the
-  training set, so ``sum_d (1/|D_d|) sum_{x in D_d} CE(x)`` is ``(1/N) sum_x w_x CE(x)`` up to the
-  constant ``K/N``. ``loss_weighting=mean`` gives every example ``w = 1``.
-- **Epoch order**: the items are permuted with ``numpy.random.default_rng([seed, epoch])``; their rows
-  follow in ``id`` order. Global batches are filled greedily with *whole items* up to ``G = micro x
-  accum x world`` rows (an item larger than ``G`` is cut), so the variants of an item share a batch
-  whenever the batch size allows. A batch depends on ``G`` only, never on how it is cut.
-- **Micro-batches**: a global batch's rows are cut into ``world x accum`` slots of ``micro`` rows;
-  slot ``k`` goes to rank ``k % world`` at accumulation index ``k // world``. An empty slot is a
-  dummy micro-batch with zero loss weight (ZeRO-3 needs every rank in every forward).
-
-Resume skips the first ``step_in_epoch`` global batches of the current epoch's order, so each sample
-is seen once per epoch whatever happened.
+"""What each worker trains on, and with which weight: pure functions of the row index and the seed
+(held-out split by item, the paper's Eq. 6 example weights, whole items per global batch, the
+micro-batch slots of each rank, resume mid-epoch). The rules in full: ``docs/training-plan.md``.
 """
 
 from __future__ import annotations
