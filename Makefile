@@ -9,8 +9,10 @@ export RAY_AUTH_MODE ?= disabled
 export HF_HUB_OFFLINE ?= 1
 PIP_QUIET := 2>&1 | { grep -v -E "is ignored: it is neither|^\s*$$" || true; }
 PYTEST_ARGS ?=
+# the venv's bin first on PATH: tests start `ray` and `python jobs/full.py` the way users do
+RUN := PATH="$(abspath $(VENV))/bin:$$PATH"
 
-.PHONY: install vllm-env demo test test-main test-vllm bench clean
+.PHONY: install vllm-env demo test test-fast lint test-integration test-vllm bench clean
 
 $(VENV)/.installed: pyproject.toml ci/constraints.txt
 	python3 -m venv $(VENV)
@@ -25,16 +27,24 @@ vllm-env: install
 	VLLM_VENV=$(VLLM_VENV) bash ci/vllm-env.sh
 
 demo: install
-	PATH="$(abspath $(VENV))/bin:$$PATH" $(VENV)/bin/sdrrl demo
+	$(RUN) $(VENV)/bin/sdrrl demo
 
-# the venv's bin first on PATH: tests start `ray` and `python jobs/full.py` the way users do
-test-main: install
-	PATH="$(abspath $(VENV))/bin:$$PATH" $(PY) -m pytest -m "not vllm" -q $(PYTEST_ARGS)
+# unit tier: no Ray, no demo-model build; under 2 minutes on 2 cores
+test-fast: install
+	$(RUN) $(PY) -m pytest tests/unit -q $(PYTEST_ARGS)
+
+lint: install
+	$(VENV)/bin/ruff check .
+
+# integration tier: real local Ray, the tiny demo models, Ray Train + DeepSpeed, jobs, simulated clusters
+test-integration: install
+	$(RUN) $(PY) -m pytest tests/integration -m "not vllm" -q $(PYTEST_ARGS)
 
 test-vllm: vllm-env
-	PATH="$(abspath $(VLLM_VENV))/bin:$$PATH" $(VLLM_VENV)/bin/python -m pytest -m vllm -q $(PYTEST_ARGS)
+	PATH="$(abspath $(VLLM_VENV))/bin:$$PATH" $(VLLM_VENV)/bin/python -m pytest tests/integration -m vllm -q $(PYTEST_ARGS)
 
-test: test-main test-vllm
+# real public data: SDRRL_TEST_DATA (default ../shared/data); without it those tests are deselected and said so
+test: test-fast lint test-integration test-vllm
 
 clean:
 	rm -rf $(VENV) $(VLLM_VENV) .cache out

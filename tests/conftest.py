@@ -1,4 +1,12 @@
-"""Shared fixtures: one local Ray instance per test session, the project's demo model, temp inputs.
+"""Shared fixtures and the test tiers.
+
+- Real public data (Alpaca, Dolly, MUSE, Tatoeba, MKQA/BELEBELE samples) is read from one place,
+  ``SDRRL_TEST_DATA`` (default ``../shared/data`` beside the repository). Tests whose point is that
+  data carry the ``realdata`` marker; where the folder is missing they are deselected, and the run
+  says so on its last lines. ``.ci/run`` checks that the folder exists, so CI always runs them.
+- ``tests/unit`` starts no Ray and builds no demo model (``tests/unit/conftest.py`` enforces it);
+  ``tests/integration`` uses real local Ray and the real tiny demo models; ``tests/gpu`` needs a GPU
+  and is not collected by ``make test``.
 
 Every test that starts Ray runs under a hard timeout (pytest-timeout; default in pyproject).
 """
@@ -15,8 +23,10 @@ import time
 import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SHARED_DATA = os.path.join(os.path.dirname(ROOT), "shared", "data")
-ALPACA = os.path.join(SHARED_DATA, "alpaca", "alpaca_en_demo.json")
+TEST_DATA = os.path.abspath(os.environ.get("SDRRL_TEST_DATA") or os.path.join(os.path.dirname(ROOT), "shared", "data"))
+DEMO_CONFIG = os.path.join(ROOT, "jobs", "configs", "demo.yaml")
+DEMO_DATA = os.path.join(ROOT, "sdrrl_ray", "demo", "data")
+DEMO_INSTRUCTIONS = os.path.join(DEMO_DATA, "instructions.jsonl")
 
 for key, value in {
     "RAY_AUTH_MODE": "disabled",
@@ -27,6 +37,28 @@ for key, value in {
     "SDRRL_CACHE": os.path.join(ROOT, ".cache", "sdrrl"),
 }.items():
     os.environ.setdefault(key, value)
+
+
+def real_data_path(*parts: str) -> str:
+    """A path inside the real-data folder (only tests marked ``realdata`` may call this)."""
+    return os.path.join(TEST_DATA, *parts)
+
+
+def pytest_collection_modifyitems(config, items):
+    if os.path.isdir(TEST_DATA):
+        return
+    real = [item for item in items if item.get_closest_marker("realdata")]
+    if real:
+        config.hook.pytest_deselected(items=real)
+        items[:] = [item for item in items if not item.get_closest_marker("realdata")]
+    config._sdrrl_realdata_deselected = len(real)
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    n = getattr(config, "_sdrrl_realdata_deselected", 0)
+    if n:
+        terminalreporter.write_line(
+            f"{n} real-data tests not run: set SDRRL_TEST_DATA (no folder at {TEST_DATA})", yellow=True)
 
 
 @pytest.fixture(scope="session")
@@ -41,9 +73,9 @@ def ray_local():
 
 @pytest.fixture(scope="session")
 def demo_model() -> str:
-    from sdrrl_ray.demo.build import demo_model_path
+    from sdrrl_ray.assets import resolve_model
 
-    return demo_model_path()
+    return resolve_model("demo")
 
 
 def write_jsonl(path, rows) -> str:
@@ -54,8 +86,15 @@ def write_jsonl(path, rows) -> str:
     return str(path)
 
 
+def saved_answer_parts(out) -> int:
+    """Generated-answer parts (one per generated batch) saved under OUT/generations/<key>/."""
+    root = os.path.join(out, "generations")
+    keys = os.listdir(root) if os.path.isdir(root) else []
+    return sum(len([f for f in os.listdir(os.path.join(root, k)) if f.startswith("part-")]) for k in keys)
+
+
 def sdrrl_cmd(*args: str) -> list[str]:
-    return [sys.executable, "-m", "sdrrl_ray.cli", *args]
+    return [sys.executable, "-m", "sdrrl_ray", *args]
 
 
 def kill_after_first_commit(args: list[str], out, timeout_s: float) -> bool:

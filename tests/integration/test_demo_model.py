@@ -14,7 +14,7 @@ import pytest
 
 from sdrrl_ray.demo import build, measure, train
 from sdrrl_ray.demo.build import demo_model_path
-from sdrrl_ray.engines.base import SamplingSettings
+from sdrrl_ray.engines.base import EngineOptions, SamplingSettings
 from sdrrl_ray.languages import script_share
 from sdrrl_ray.prompts import render_prompt
 
@@ -38,7 +38,7 @@ def demo_path(demo_cache) -> str:
 def engine(demo_path):
     from sdrrl_ray.engines.hf import HFEngine
 
-    return HFEngine(demo_path, num_threads=1)
+    return HFEngine(demo_path, EngineOptions(num_threads=1))
 
 
 def test_folder_is_a_safetensors_model_with_chat_template(demo_path, demo_cache):

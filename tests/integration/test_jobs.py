@@ -27,9 +27,9 @@ import psutil
 import pytest
 import yaml
 
-from tests.integration.test_multinode import (
-    ALPACA, DEMO, GENERATION_ONLY, ROOT, TEST_ENV, die_with_parent, isolated, needs_isolation,
-)
+from tests.conftest import saved_answer_parts
+from tests.integration.isolation import TEST_ENV, die_with_parent, isolated, isolation  # noqa: F401 (fixture)
+from tests.integration.test_multinode import GENERATION_ONLY, ROOT
 
 RUNTIME_ENV = os.path.join(ROOT, "cluster", "runtime_env.yaml")
 GEN_ACTOR = "MapWorker(MapBatches(Generator))"
@@ -152,12 +152,12 @@ DEMO_DATA = os.path.join(ROOT, "sdrrl_ray", "demo", "data")
 # (/tmp/ray/session_*/runtime_resources/working_dir_files/_ray_pkg_<content hash>/), and they are part
 # of the run's fingerprint: pinned to absolute paths so that a resubmission after any edit of the
 # repository (other people's, in this shared checkout) still resumes the same run.
-PINNED_PATHS = [f"code_switch.dictionaries={DEMO_DATA}/dictionaries", f"parallel.paths.ja={DEMO_DATA}/parallel/en-ja.tsv",
+PINNED_PATHS = [f"data.path={DEMO_DATA}/instructions.jsonl", f"code_switch.dictionaries={DEMO_DATA}/dictionaries", f"parallel.paths.ja={DEMO_DATA}/parallel/en-ja.tsv",
                 f"parallel.paths.th={DEMO_DATA}/parallel/en-th.tsv"]
 
 
 def job_overrides(out, *extra: str) -> list[str]:
-    return [f"out_dir={out}", f"data.path={ALPACA}", "generate.max_new_tokens=16", *GENERATION_ONLY, *PINNED_PATHS, *extra]
+    return [f"out_dir={out}", "generate.max_new_tokens=16", *GENERATION_ONLY, *PINNED_PATHS, *extra]
 
 
 def config_first(logs: str) -> dict:
@@ -190,13 +190,6 @@ def ray_head(demo_model):
         assert head.proc.poll() is not None
 
 
-def saved_answer_parts(out) -> int:
-    """Generated-answer parts (one per generated batch) saved under OUT/generations/<key>/."""
-    root = os.path.join(out, "generations")
-    keys = os.listdir(root) if os.path.isdir(root) else []
-    return sum(len([f for f in os.listdir(os.path.join(root, k)) if f.startswith("part-")]) for k in keys)
-
-
 def read_table(out, sub):
     from sdrrl_ray.layout.parts import read_parts as read_output
 
@@ -207,15 +200,15 @@ def read_table(out, sub):
 
 
 # Phases the full.py job test runs. Default: the transfer set alone (about 30-45 s here). With
-# SDRRL_JOB_TEST_PHASES=transfer_set,train,eval the same test runs the whole flow as one job (about
+# SDRRL_JOB_TEST_PHASES=transfer-set,train,eval the same test runs the whole flow as one job (about
 # 3 min more on 2 CPUs: Ray Train + DeepSpeed and the evaluation) and checks that the GPUs of each
 # phase were released before the next one started.
-JOB_TEST_PHASES = os.environ.get("SDRRL_JOB_TEST_PHASES", "transfer_set")
+JOB_TEST_PHASES = os.environ.get("SDRRL_JOB_TEST_PHASES", "transfer-set")
 FAST_TRAIN_EVAL = ["train.epochs=1", "train.max_length=64", "train.micro_batch_size=2", "eval.limit=4"]
 
 
-@needs_isolation
-@pytest.mark.timeout(420 if JOB_TEST_PHASES == "transfer_set" else 900)
+@pytest.mark.usefixtures("isolation")
+@pytest.mark.timeout(420 if JOB_TEST_PHASES == "transfer-set" else 900)
 @pytest.mark.parametrize("phases", [JOB_TEST_PHASES])
 def test_full_job_through_the_cli(ray_head, tmp_path, phases):
     out = tmp_path / "out"
@@ -225,19 +218,19 @@ def test_full_job_through_the_cli(ray_head, tmp_path, phases):
     res = ray_head.cli("submit", "--submission-id", sid, "--working-dir", ".", "--runtime-env", "cluster/runtime_env.yaml",
                        "--", "python", "jobs/full.py", "jobs/configs/demo.yaml", *job_overrides(out, "data.limit=40"),
                        "generate.pool.num_gpus=1", "generate.pool.resources={gpu_gen: 1}", *FAST_TRAIN_EVAL,
-                       "--phases", phases, timeout=360 if names == ["transfer_set"] else 840)
+                       "--phases", phases, timeout=360 if names == ["transfer-set"] else 840)
     print(f"ray job submit (CLI, 40 rows, phases {phases}): {time.perf_counter() - started:.1f}s")
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
     assert f"Job '{sid}' succeeded" in res.stdout + res.stderr
 
     status = ray_head.cli("status", sid)
     assert status.returncode == 0 and "succeeded" in (status.stdout + status.stderr).lower()
-    assert "phase transfer_set: start" in ray_head.cli("logs", sid).stdout
+    assert "phase transfer-set: start" in ray_head.cli("logs", sid).stdout
     logs = ray_head.client().get_job_logs(sid)
     cfg = config_first(logs)  # the resolved config is the first thing the job prints
     assert cfg["out_dir"] == str(out) and cfg["generate"]["pool"]["num_gpus"] == 1.0
     assert cfg["generate"]["pool"]["resources"] == {"gpu_gen": 1}
-    assert "phase transfer_set: start" in logs and "rows_in=40" in logs
+    assert "phase transfer-set: start" in logs and "rows_in=40" in logs
     # each phase's GPU actors had ended before the job went on (state API, inside the job), and the
     # next phase started only after that check
     position = -1
@@ -250,7 +243,7 @@ def test_full_job_through_the_cli(ray_head, tmp_path, phases):
         position = done.end()
     report = last_json(logs)["phases"]
     assert list(report) == sorted(names) or set(report) == set(names)
-    assert report["transfer_set"]["complete"] is True and all(r["gpu_holders_after"] == 0 for r in report.values())
+    assert report["transfer-set"]["complete"] is True and all(r["gpu_holders_after"] == 0 for r in report.values())
     if "train" in names:
         assert (out / "train_manifest.json").exists()
     if "eval" in names:
@@ -276,7 +269,7 @@ def test_full_job_through_the_cli(ray_head, tmp_path, phases):
         socket.create_connection((machine_ip(), ray_head.ports["dashboard"]), timeout=2).close()
 
 
-@needs_isolation
+@pytest.mark.usefixtures("isolation")
 @pytest.mark.timeout(600)
 def test_stopped_job_resumes_through_the_sdk(ray_head, tmp_path):
     """``ray job stop`` mid-generation leaves no complete manifest (only committed parts count, answers
@@ -351,7 +344,7 @@ print("AFTER KILL:", wait_gpus_released(timeout_s=60))
 """
 
 
-@needs_isolation
+@pytest.mark.usefixtures("isolation")
 @pytest.mark.timeout(200)
 def test_gpu_release_check_sees_an_actor_holding_a_gpu(ray_head):
     client = ray_head.client()
@@ -362,7 +355,7 @@ def test_gpu_release_check_sees_an_actor_holding_a_gpu(ray_head):
     assert "AFTER KILL: {'holders': 0, 'gpus_total': 2.0" in logs
 
 
-@needs_isolation
+@pytest.mark.usefixtures("isolation")
 @pytest.mark.timeout(300)
 def test_user_error_fails_the_job_with_one_line(ray_head, tmp_path):
     client = ray_head.client()
@@ -376,7 +369,7 @@ def test_user_error_fails_the_job_with_one_line(ray_head, tmp_path):
     assert logs.strip().splitlines()[-1].startswith("jobs/full.py: error: unknown config key 'generate.tempreature'")
 
 
-@needs_isolation
+@pytest.mark.usefixtures("isolation")
 @pytest.mark.timeout(300)
 def test_token_authentication(tmp_path, demo_model):
     """A head with RAY_AUTH_MODE=token refuses clients without the token and runs jobs for clients with it."""
@@ -402,57 +395,3 @@ def test_token_authentication(tmp_path, demo_model):
         assert wrong.returncode != 0
     finally:
         head.stop()
-
-
-# ----------------------------------------------------------------------------------------------
-# the job entry points without Ray (exit codes, phase checks)
-
-
-def run_job_script(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
-    env = {**os.environ, **TEST_ENV}
-    env.pop("RAY_ADDRESS", None)
-    return subprocess.run([sys.executable, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
-
-
-@pytest.mark.timeout(120)
-def test_job_scripts_map_user_errors_to_exit_2(tmp_path):
-    res = run_job_script("jobs/full.py", DEMO, "seed=x")
-    assert res.returncode == 2 and res.stderr.strip() == "jobs/full.py: error: seed must be int, got 'x'"
-    res = run_job_script("jobs/full.py")
-    assert res.returncode == 2 and "usage: jobs/full.py CONFIG" in res.stderr
-    res = run_job_script("jobs/full.py", DEMO, f"out_dir={tmp_path}", "--phases", "transfer_set,nope")
-    assert res.returncode == 2 and "phases has unknown ['nope']" in res.stderr
-    assert config_first(res.stdout)["out_dir"] == str(tmp_path)  # config printed before the phase check
-    res = run_job_script("jobs/eval.py", DEMO, "--phases", "train")
-    assert res.returncode == 2 and "use jobs/full.py to choose phases" in res.stderr
-    for r in (res,):
-        assert "Traceback" not in r.stderr
-
-
-def test_missing_phase_fails_before_any_phase_runs(monkeypatch):
-    from sdrrl_ray import cluster
-    from sdrrl_ray.errors import UserError
-
-    monkeypatch.setitem(cluster.PHASES, "train", ("sdrrl_ray.no_such_module", "run_train"))
-    with pytest.raises(UserError, match=r"phase 'train' needs sdrrl_ray.no_such_module.run_train, which cannot be imported"):
-        cluster.phase_function("train")
-    monkeypatch.setitem(cluster.PHASES, "train", ("sdrrl_ray.errors", "run_train"))
-    with pytest.raises(UserError, match="has no function run_train"):
-        cluster.phase_function("train")
-    calls = []
-    monkeypatch.setitem(cluster.PHASES, "transfer_set", ("sdrrl_ray.errors", "UserError"))  # callable; must not run
-    monkeypatch.setattr("sdrrl_ray.runtime.init_ray", lambda cfg: calls.append("init"))
-    monkeypatch.setitem(cluster.PHASES, "train", ("sdrrl_ray.no_such_module", "run_train"))
-    assert cluster.job_main([DEMO, "--phases", "transfer_set,train"], prog="jobs/full.py") == 2
-    assert calls == []  # neither Ray nor the transfer set was started
-
-
-def test_phase_arguments():
-    from sdrrl_ray.app.phases import parse_phases
-    from sdrrl_ray.app.jobs import split_job_args
-
-    assert split_job_args(["c.yaml", "seed=1", "phases=[transfer_set,eval]"]) == ("c.yaml", ["seed=1"], "[transfer_set,eval]")
-    assert split_job_args(["c.yaml", "--phases", "train"]) == ("c.yaml", [], "train")
-    assert split_job_args(["--phases=train", "c.yaml"]) == ("c.yaml", [], "train")
-    assert parse_phases("[transfer_set, eval]") == ("transfer_set", "eval")
-    assert parse_phases("transfer_set,train") == ("transfer_set", "train")

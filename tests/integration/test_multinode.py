@@ -20,11 +20,9 @@ the test asserts on it.
 
 from __future__ import annotations
 
-import ctypes
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -33,63 +31,14 @@ import time
 
 import pytest
 
+from tests.conftest import saved_answer_parts
+from tests.integration.isolation import TEST_ENV, die_with_parent, isolated, isolation  # noqa: F401 (fixture)
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 DEMO = os.path.join(ROOT, "jobs", "configs", "demo.yaml")
-ALPACA = os.path.join(os.path.dirname(ROOT), "shared", "data", "alpaca", "alpaca_en_demo.json")
 GENERATION_ONLY = ["transfer.subsets=[LL]", "parallel.enabled=false", "code_switch.enabled=false", "languages.targets=[ja]"]
 GEN_ACTOR = "MapWorker(MapBatches(Generator))"
 RESULT_PREFIX = "SCENARIO-RESULT "
-TEST_ENV = {
-    "RAY_AUTH_MODE": "disabled",
-    "HF_HUB_OFFLINE": "1",
-    "TRANSFORMERS_OFFLINE": "1",
-    "TOKENIZERS_PARALLELISM": "false",
-    "RAY_DEDUP_LOGS": "0",
-    "SDRRL_CACHE": os.environ.get("SDRRL_CACHE") or os.path.join(ROOT, ".cache", "sdrrl"),
-}
-
-# ----------------------------------------------------------------------------------------------
-# isolation: one PID + mount (+ network) namespace per Ray instance that a test starts
-
-
-def can_isolate() -> bool:
-    """Whether ``unshare`` can create PID + mount + network namespaces here (root, or user namespaces)."""
-    if not shutil.which("unshare") or not shutil.which("nsenter"):
-        return False
-    try:
-        return subprocess.run(
-            ["unshare", "--pid", "--fork", "--mount-proc", "--mount", "--net", "true"], capture_output=True, timeout=20
-        ).returncode == 0
-    except (OSError, subprocess.TimeoutExpired):
-        return False
-
-
-needs_isolation = pytest.mark.skipif(
-    not can_isolate(),
-    reason="needs `unshare` (PID/mount/net namespaces, as root): without it `ray stop` and AutoscalingCluster "
-    "would stop every Ray instance on this shared machine",
-)
-
-
-def isolated(cmd: list[str], ray_tmp: str, *, net: bool) -> list[str]:
-    """``cmd`` run in new PID + mount (+ net) namespaces, with ``ray_tmp`` mounted as its ``/tmp/ray``.
-
-    bash stays PID 1 of the namespace (it reaps orphaned Ray processes); ``--kill-child`` takes the
-    whole namespace down when the ``unshare`` process dies.
-    """
-    os.makedirs(ray_tmp, exist_ok=True)
-    os.makedirs("/tmp/ray", exist_ok=True)
-    setup = f"mount --bind {ray_tmp} /tmp/ray" + (" && ip link set lo up" if net else "")
-    flags = ["--pid", "--fork", "--kill-child", "--mount-proc", "--mount"] + (["--net"] if net else [])
-    return ["unshare", *flags, "--", "bash", "-c", f'{setup} && "$@"; rc=$?; exit $rc', "bash", *cmd]
-
-
-def die_with_parent() -> None:
-    """preexec_fn: SIGKILL this child when the test process dies (then --kill-child ends the namespace)."""
-    libc = ctypes.CDLL("libc.so.6", use_errno=True)
-    libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-
-
 def run_scenario(name: str, out_dir: str, timeout_s: int) -> dict:
     ray_tmp = tempfile.mkdtemp(prefix=f"sdrrl-{name}-", dir="/tmp")
     cmd = isolated([sys.executable, "-m", "tests.integration.test_multinode", name, out_dir], ray_tmp, net=True)
@@ -127,7 +76,7 @@ def check_run(result: dict, limit: int) -> None:
     assert result["items"] == limit
 
 
-@needs_isolation
+@pytest.mark.usefixtures("isolation")
 @pytest.mark.slow
 @pytest.mark.timeout(420)
 def test_actors_spread_over_nodes_and_survive_node_loss(demo_model, tmp_path):
@@ -144,7 +93,7 @@ def test_actors_spread_over_nodes_and_survive_node_loss(demo_model, tmp_path):
     assert res["replacement_node"] in res["actor_nodes_after"] or res["max_restarts_seen"] > 0
 
 
-@needs_isolation
+@pytest.mark.usefixtures("isolation")
 @pytest.mark.slow
 @pytest.mark.timeout(420)
 def test_autoscaling_cluster_scales_gpu_workers_up_and_down(demo_model, tmp_path):
@@ -162,7 +111,7 @@ def test_autoscaling_cluster_scales_gpu_workers_up_and_down(demo_model, tmp_path
 
 def _overrides(out: str, limit: int, *extra: str) -> list[str]:
     return [
-        f"out_dir={out}", f"data.path={ALPACA}", f"data.limit={limit}", "generate.max_new_tokens=16",
+        f"out_dir={out}", f"data.limit={limit}", "generate.max_new_tokens=16",  # the demo config's own instructions
         "generate.generate_all=true", "rows_per_file=8", "generate.pool.batch_size=4", *GENERATION_ONLY, *extra,
     ]
 
@@ -179,13 +128,6 @@ def _summarise(out: str, manifest: dict, limit: int) -> dict:
     keys = ("complete", "rows_in", "rows_out", "rows_rejected", "rows_written")
     return {"manifest": {k: manifest.get(k) for k in keys}, "n_ids": len(ids), "n_unique_ids": len(set(ids)),
             "items": len(items), "limit": limit}
-
-
-def _cache_parts(out: str) -> int:
-    """Saved-answer parts (one per generated batch) under OUT/generations/<key>/."""
-    root = os.path.join(out, "generations")
-    keys = os.listdir(root) if os.path.isdir(root) else []
-    return sum(len([f for f in os.listdir(os.path.join(root, k)) if f.startswith("part-")]) for k in keys)
 
 
 def _gen_actors(state_filter: str = "ALIVE") -> list:
@@ -228,9 +170,10 @@ def _device_check(model_path: str) -> dict:
     def probe(path):
         import torch
 
+        from sdrrl_ray.engines.base import EngineOptions
         from sdrrl_ray.engines.hf import HFEngine
 
-        engine = HFEngine(path, num_threads=1)
+        engine = HFEngine(path, EngineOptions(num_threads=1))
         return {"gpu_ids": [int(g) for g in ray.get_gpu_ids()], "cuda_available": torch.cuda.is_available(),
                 "engine_device": str(engine.device)}
 
@@ -275,7 +218,7 @@ def scenario_node_loss(out: str) -> dict:
         def busy_generator():  # mid-stage: answers being saved, a generation actor alive to lose
             if not run.is_alive():
                 return {"ended": True}
-            parts = _cache_parts(out)
+            parts = saved_answer_parts(out)
             actors = _gen_actors() if parts >= 2 or len(first_seen) < 2 else []
             for a in actors:
                 first_seen.setdefault(a.actor_id, a.node_id)
@@ -287,7 +230,7 @@ def scenario_node_loss(out: str) -> dict:
         if found.get("ended"):
             raise RuntimeError(f"the run ended before a node could be removed: {run.error!r}")
         victim = next(n for n in gen_nodes if n.node_id == found["victim"])
-        result["cache_parts_at_removal"] = _cache_parts(out)
+        result["cache_parts_at_removal"] = saved_answer_parts(out)
         cluster.remove_node(victim, allow_graceful=False)
         result["removed_node"] = victim.node_id
         replacement = cluster.add_node(**gen_node)
@@ -297,7 +240,7 @@ def scenario_node_loss(out: str) -> dict:
             raise TimeoutError("the run did not finish within 300 s after the node loss")
         if run.error:
             raise run.error
-        result["cache_parts_at_end"] = _cache_parts(out)
+        result["cache_parts_at_end"] = saved_answer_parts(out)
         result["nodes_alive_after"] = [n["NodeID"] for n in ray.nodes() if n["Alive"]]
         from ray.util.state import list_actors
 

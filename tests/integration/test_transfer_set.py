@@ -16,9 +16,8 @@ from sdrrl_ray.config import load_config
 from sdrrl_ray.layout.paths import REJECTS
 from sdrrl_ray.layout.parts import read_parts as read_output
 from sdrrl_ray.transfer.run import run_transfer_set
-from tests.conftest import ALPACA, ROOT, kill_after_first_commit, sdrrl_cmd, write_jsonl
-
-DEMO = os.path.join(ROOT, "jobs", "configs", "demo.yaml")
+from tests.conftest import DEMO_CONFIG as DEMO
+from tests.conftest import ROOT, kill_after_first_commit, sdrrl_cmd, write_jsonl
 MODEL_COLUMNS = {"gen_cached", "answer"}
 GENERATION_ONLY = ["transfer.subsets=[LL]", "parallel.enabled=false", "code_switch.enabled=false", "languages.targets=[ja]"]
 
@@ -31,8 +30,7 @@ def overrides(out, engine="hf", *extra):
     vllm = ["generate.pool.num_cpus=1", "generate.max_model_len=256"] if engine == "vllm" else []
     return [
         f"out_dir={out}",
-        f"data.path={ALPACA}",
-        "data.limit=200",
+        "data.limit=200",  # of the demo's own instructions (the demo config's data.path)
         f"generate.engine={engine}",
         "generate.max_new_tokens=24",
         "rows_per_file=32",
@@ -64,7 +62,7 @@ def check_accounting(manifest, out):
 
 @pytest.mark.timeout(600)
 @pytest.mark.parametrize("engine", engine_param())
-def test_200_alpaca_rows(ray_local, demo_model, tmp_path, engine):
+def test_200_demo_instruction_rows(ray_local, demo_model, tmp_path, engine):
     cfg = load_config(DEMO, overrides(tmp_path / "a", engine))
     manifest = run_transfer_set(cfg)
     assert manifest["rows_in"] == 200
@@ -81,7 +79,7 @@ def test_200_alpaca_rows(ray_local, demo_model, tmp_path, engine):
     assert manifest["stages"]["generate"]["unit"] == "item"
     assert manifest["subsets"]["LL"] == len(rows)
     assert manifest["provenance"]["inputs"][0]["sha256"]
-    assert manifest["versions"]["ray"] and "CC BY-NC" in " ".join(manifest["licences"])
+    assert manifest["versions"]["ray"] and "demo data written for sdrrl-ray" in " ".join(manifest["licences"])
 
     # determinism: a second run into a fresh folder gives the same rows
     again = run_transfer_set(load_config(DEMO, overrides(tmp_path / "b", engine)))

@@ -1,5 +1,6 @@
-"""The whole `sdrrl transfer-set`: 200 Alpaca rows into ja and th with the real MUSE dictionaries and
-Tatoeba pairs, through generation, translation, filters, variants, code-switching and parallel tasks."""
+"""The whole `sdrrl transfer-set` on the demo config: 200 of the demo's instructions into ja and th with
+its dictionaries and parallel pairs, through generation, translation, filters, variants,
+code-switching and parallel tasks."""
 
 from __future__ import annotations
 
@@ -14,20 +15,16 @@ from sdrrl_ray.config import load_config
 from sdrrl_ray.layout.paths import REJECTS
 from sdrrl_ray.layout.parts import read_parts as read_output
 from sdrrl_ray.transfer.run import run_transfer_set
-from tests.conftest import ALPACA, ROOT, SHARED_DATA, kill_after_first_commit, sdrrl_cmd, write_jsonl
-
-DEMO = os.path.join(ROOT, "jobs", "configs", "demo.yaml")
+from tests.conftest import DEMO_CONFIG as DEMO
+from tests.conftest import DEMO_INSTRUCTIONS, kill_after_first_commit, sdrrl_cmd, write_jsonl
 MODEL_COLUMNS = {"question", "answer", "n_switched", "switch_candidates", "gen_cached"}  # depend on model outputs
 
 
 def overrides(out, *extra):
     return [
         f"out_dir={out}",
-        f"data.path={ALPACA}",
-        "data.limit=200",
+        "data.limit=200",  # the demo config's instructions, dictionaries and parallel pairs
         "languages.targets=[ja,th]",
-        f"code_switch.dictionaries={SHARED_DATA}/muse",
-        f"parallel.paths={{ja: {SHARED_DATA}/tatoeba/eng-jpn.tsv, th: {SHARED_DATA}/tatoeba/eng-tha.tsv}}",
         "parallel.n_pairs=100",
         "rows_per_file=64",
         *extra,
@@ -71,7 +68,7 @@ def test_every_subset_per_language_and_accounting(full_run):
         assert f"{item}:{tgt}:TT" not in kept_ids
         assert f"{item}:{tgt}:{'TL' if part == 'question' else 'LT'}" not in kept_ids
     assert manifest["code_switch"]["dictionaries"]["ja"]["en->ja"].endswith("en-ja.txt")
-    assert any("MUSE" in lic for lic in manifest["licences"]) and any("Tatoeba" in lic for lic in manifest["licences"])
+    assert manifest["licences"][0] == "instructions: Apache-2.0 (demo data written for sdrrl-ray)"
 
 
 @pytest.mark.timeout(900)
@@ -80,8 +77,9 @@ def test_variant_contents(full_run):
     rows = kept(out).to_pylist()
     by_id = {r["id"]: r for r in rows}
     gold = {}
-    for rec in json.load(open(ALPACA))[:200]:
-        gold[rec["output"].strip()] = rec
+    with open(DEMO_INSTRUCTIONS, encoding="utf-8") as fh:
+        for rec in [json.loads(line) for line in fh if line.strip()][:200]:
+            gold[rec["output"].strip()] = rec
     checked = 0
     for r in rows:
         if r["subset"] not in ("LL", "TL", "LT", "TT"):

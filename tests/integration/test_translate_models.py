@@ -247,7 +247,8 @@ def test_stages_in_ray_data_actor_pools(ray_local, nllb):
             for k, (q, a) in enumerate([(en, en) for en in sources("ja", 6)])]
     ds = ray.data.from_items(rows).map_batches(
         Translator,
-        fn_constructor_kwargs=dict(backend="ct2", model="demo:nllb", beam_size=2, max_decoding_length=32, num_threads=1),
+        fn_constructor_kwargs=dict(backend="ct2", model_paths=translation_model_paths("demo:nllb", "en", ["ja", "th"]),
+                                   options=BackendOptions(beam_size=2, max_decoding_length=32, num_threads=1)),
         compute=ray.data.ActorPoolStrategy(size=1), batch_size=4, batch_format="numpy", num_cpus=1,
     ).map_batches(
         TranslationFilter,

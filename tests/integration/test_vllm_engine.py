@@ -30,7 +30,7 @@ os.environ.setdefault("RAY_AUTH_MODE", "disabled")
 os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-from sdrrl_ray.engines.base import GenerationResult, SamplingSettings  # noqa: E402
+from sdrrl_ray.engines.base import EngineOptions, GenerationResult, SamplingSettings  # noqa: E402
 
 _CORPUS = [
     "The quick brown fox jumps over the lazy dog.",
@@ -128,7 +128,7 @@ def _prompts(tokenizer, n: int) -> list[str]:
 def engine(model_path):
     from sdrrl_ray.engines.vllm import VLLMEngine
 
-    return VLLMEngine(model_path, max_model_len=256)
+    return VLLMEngine(model_path, EngineOptions(max_model_len=256))
 
 
 # 600 s: the first test also builds the module's fixtures (the demo model trains for ~1 min on a cold cache)
@@ -183,7 +183,7 @@ class _VLLMGenerator:
         from sdrrl_ray.engines.vllm import VLLMEngine
 
         t0 = time.perf_counter()
-        self.engine = VLLMEngine(model_path, max_model_len=256, in_process=in_process)
+        self.engine = VLLMEngine(model_path, EngineOptions(max_model_len=256, in_process=in_process))
         self.init_s = time.perf_counter() - t0
         self.pid = os.getpid()
 
@@ -211,8 +211,9 @@ class _VLLMGenerator:
 @pytest.mark.timeout(420)
 @pytest.mark.parametrize("in_process", [True, False], ids=["in-process", "engine-core-subprocess"])
 def test_engine_inside_ray_data_actor_pool(ray_local, model_path, in_process):
-    ray = ray_local
     import ray.cloudpickle
+
+    ray = ray_local
 
     # pytest imports this file as a top-level module ("test_vllm_engine") that Ray workers cannot import:
     # ship the callable class by value instead of by reference.

@@ -385,11 +385,11 @@ def test_local_paths_and_bad_urls(tmp_path):
         local_model_path("nosuchproto://bucket/model", str(tmp_path / "c"))
 
 
-def test_demo_model_loads_from_a_copied_url(tmp_path, demo_model):
+def test_a_model_loads_from_a_copied_url(tmp_path, tiny_lm):
     """The copy is a loadable model folder (what the engines get when generate.model is a URL)."""
     from transformers import AutoConfig
 
     from sdrrl_ray.storage import local_model_path
 
-    local = local_model_path(f"file://{demo_model}", str(tmp_path / "cache"))
-    assert local != demo_model and AutoConfig.from_pretrained(local).model_type == "llama"
+    local = local_model_path(f"file://{tiny_lm}", str(tmp_path / "cache"))
+    assert local != tiny_lm and AutoConfig.from_pretrained(local).model_type == "llama"

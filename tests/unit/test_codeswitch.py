@@ -1,9 +1,11 @@
-"""Code-switching: dictionaries, segmentation and the batch transform, on the real MUSE files."""
+"""Code-switching: dictionaries, segmentation and the batch transform; on the real MUSE, Alpaca and
+Tatoeba files (``realdata``) and on the demo's own dictionaries and instructions."""
 
 from __future__ import annotations
 
 import json
 import math
+import os
 import random
 from pathlib import Path
 
@@ -15,24 +17,37 @@ from sdrrl_ray.codeswitch.lexicon import Lexicon, dictionary_path, dictionary_pl
 from sdrrl_ray.codeswitch.switch import code_switch_text
 from sdrrl_ray.codeswitch.words import segment
 from sdrrl_ray.seeding import row_rng
+from tests.conftest import DEMO_DATA, DEMO_INSTRUCTIONS, real_data_path
 
-DATA = Path("/work/shared/data")
-MUSE = DATA / "muse"
+MUSE = Path(real_data_path("muse"))
 
 
 @pytest.fixture(scope="module")
 def lexicons():
+    """The real MUSE dictionaries (realdata tests only)."""
     return load_lexicons(MUSE, "en", ["ja", "th"])
 
 
 @pytest.fixture(scope="module")
 def alpaca_questions():
-    items = json.loads((DATA / "alpaca" / "alpaca_en_demo.json").read_text(encoding="utf-8"))
+    """The real Alpaca sample's instructions (realdata tests only)."""
+    items = json.loads(Path(real_data_path("alpaca", "alpaca_en_demo.json")).read_text(encoding="utf-8"))
     return [it["instruction"] for it in items]
 
 
+@pytest.fixture(scope="module")
+def demo_lexicons():
+    return load_lexicons(os.path.join(DEMO_DATA, "dictionaries"), "en", ["ja", "th"])
+
+
+@pytest.fixture(scope="module")
+def demo_questions():
+    with open(DEMO_INSTRUCTIONS, encoding="utf-8") as f:
+        return [json.loads(line)["instruction"] for line in f if line.strip()]
+
+
 def _tatoeba(name: str) -> list[str]:
-    lines = (DATA / "tatoeba" / name).read_text(encoding="utf-8").splitlines()
+    lines = Path(real_data_path("tatoeba", name)).read_text(encoding="utf-8").splitlines()
     return [line.split("\t")[3] for line in lines if line.strip()]
 
 
@@ -52,6 +67,7 @@ def _batch(questions, *, qlang="en", src="en", tgt="ja", start=0):
 # ---------------------------------------------------------------------------------- dictionaries
 
 
+@pytest.mark.realdata
 def test_load_muse_real_file_keeps_every_translation_and_drops_identity_pairs():
     lex = load_muse(MUSE / "en-th.txt")
     assert lex.name == "en-th.txt"
@@ -81,6 +97,7 @@ def test_load_muse_counts_malformed_lines_and_reads_tab_separated_multiword_entr
     assert code_switch_text("ice cream", capped, p=1.0, rng=random.Random(0), spaced=True)[1:3] == (0, 0)
 
 
+@pytest.mark.realdata
 def test_dictionary_path_maps_iso_codes_through_the_registry(tmp_path):
     assert dictionary_path(MUSE, "en", "nb") == str(MUSE / "en-no.txt")
     assert dictionary_path(MUSE, "nb", "en") == str(MUSE / "no-en.txt")
@@ -91,6 +108,7 @@ def test_dictionary_path_maps_iso_codes_through_the_registry(tmp_path):
     assert dictionary_path(tmp_path, "en", "km") == str(tmp_path / "en-km.txt")
 
 
+@pytest.mark.realdata
 def test_dictionary_plan_says_which_file_serves_each_direction(tmp_path):
     plan = dictionary_plan(MUSE, "en", ["ja", "km"])
     assert plan["ja"] == {"en->ja": str(MUSE / "en-ja.txt"), "ja->en": str(MUSE / "ja-en.txt")}
@@ -123,6 +141,7 @@ def test_longest_match_segments_hand_segmented_thai():
     assert [s for s, _ in segment("ที่นี่", Lexicon.from_pairs([("x", "y")]), spaced=False)] == ["ที่", "นี่"]
 
 
+@pytest.mark.realdata
 def test_segmentation_reassembles_real_text_exactly(lexicons, alpaca_questions):
     for text in alpaca_questions[:300]:
         assert "".join(s for s, _ in segment(text, lexicons[("en", "ja")], spaced=True)) == text
@@ -132,6 +151,7 @@ def test_segmentation_reassembles_real_text_exactly(lexicons, alpaca_questions):
         assert "".join(s for s, _ in segment(text, lexicons[key], spaced=False)) == text
 
 
+@pytest.mark.realdata
 def test_dictionary_words_are_found_inside_unsegmented_japanese(lexicons):
     ja_en = lexicons[("ja", "en")]
     tokens = segment("アメリカは1863年に奴隷制度を廃止した。", ja_en, spaced=False)
@@ -153,6 +173,7 @@ def test_spacing_and_case_of_replacements():
     assert code_switch_text("a dog", lex, p=0.0, rng=rng, spaced=True) == ("a dog", 0, 1, [])
 
 
+@pytest.mark.realdata
 def test_switched_share_of_dictionary_words_is_p_within_binomial_bounds(lexicons, alpaca_questions):
     p = 0.15
     out = code_switch(_batch(alpaca_questions), lexicons=lexicons, p=p, seed=7)
@@ -165,6 +186,7 @@ def test_switched_share_of_dictionary_words_is_p_within_binomial_bounds(lexicons
     assert changed == int((out["n_switched"] > 0).sum())
 
 
+@pytest.mark.realdata
 def test_every_replacement_is_an_entry_of_the_right_direction(lexicons, alpaca_questions):
     en_ja, ja_en = lexicons[("en", "ja")], lexicons[("ja", "en")]
     seed = 3
@@ -189,68 +211,71 @@ def test_every_replacement_is_an_entry_of_the_right_direction(lexicons, alpaca_q
     assert n_reps["en"] > 100 and n_reps["ja"] > 50
 
 
-def test_deterministic_under_seed_and_independent_of_batch_split(lexicons, alpaca_questions):
-    questions = alpaca_questions[:400]
-    whole = code_switch(_batch(questions), lexicons=lexicons, p=0.15, seed=11)
+def test_deterministic_under_seed_and_independent_of_batch_split(demo_lexicons, demo_questions):
+    questions = demo_questions[:400]
+    whole = code_switch(_batch(questions), lexicons=demo_lexicons, p=0.15, seed=11)
     pieces, start = [], 0
     for size in (1, 7, 100, 92, 200):
         part = _batch(questions[start : start + size], start=start)
-        pieces.append(code_switch(part, lexicons=lexicons, p=0.15, seed=11))
+        pieces.append(code_switch(part, lexicons=demo_lexicons, p=0.15, seed=11))
         start += size
     assert start == len(questions)
     assert [q for p in pieces for q in p["question"]] == whole["question"]
     assert [int(n) for p in pieces for n in p["n_switched"]] == whole["n_switched"].tolist()
-    again = code_switch(_batch(questions), lexicons=lexicons, p=0.15, seed=11)
+    again = code_switch(_batch(questions), lexicons=demo_lexicons, p=0.15, seed=11)
     assert again["question"] == whole["question"]
-    other = code_switch(_batch(questions), lexicons=lexicons, p=0.15, seed=12)
+    other = code_switch(_batch(questions), lexicons=demo_lexicons, p=0.15, seed=12)
     assert other["question"] != whole["question"]
 
 
-def test_rows_and_other_columns_are_preserved_and_answers_untouched(lexicons, alpaca_questions):
-    batch = _batch(alpaca_questions[:50])
-    batch["answer"] = list(alpaca_questions[50:100])  # answers full of dictionary words
-    out = code_switch(batch, lexicons=lexicons, p=1.0, seed=0)
+def test_rows_and_other_columns_are_preserved_and_answers_untouched(demo_lexicons, demo_questions):
+    batch = _batch(demo_questions[:50])
+    batch["answer"] = list(demo_questions[50:100])  # answers full of dictionary words
+    out = code_switch(batch, lexicons=demo_lexicons, p=1.0, seed=0)
     assert list(out)[: len(batch)] == list(batch)  # same columns, same order, new ones appended
     assert set(out) - set(batch) == {"n_switched", "switch_candidates", "switch_dict"}
     assert all(len(v) == 50 for v in out.values())
-    assert out["answer"] == alpaca_questions[50:100]
+    assert out["answer"] == demo_questions[50:100]
     for col in ("id", "question_lang", "src_lang", "tgt_lang"):
         assert out[col] == batch[col]
     np.testing.assert_array_equal(out["score"], batch["score"])
-    assert sum(q != o for q, o in zip(out["question"], batch["question"])) >= 45
+    changed = [q != o for q, o in zip(out["question"], batch["question"])]
+    # p=1: a question changes exactly when it holds a dictionary word
+    assert changed == [int(c) > 0 for c in out["switch_candidates"]] and sum(changed) >= 25
 
 
-def test_numpy_batches_are_accepted(lexicons, alpaca_questions):
-    batch = {k: np.asarray(v, dtype=object) for k, v in _batch(alpaca_questions[:20]).items()}
-    out = code_switch(batch, lexicons=lexicons, p=0.5, seed=1)
-    ref = code_switch(_batch(alpaca_questions[:20]), lexicons=lexicons, p=0.5, seed=1)
+def test_numpy_batches_are_accepted(demo_lexicons, demo_questions):
+    batch = {k: np.asarray(v, dtype=object) for k, v in _batch(demo_questions[:20]).items()}
+    out = code_switch(batch, lexicons=demo_lexicons, p=0.5, seed=1)
+    ref = code_switch(_batch(demo_questions[:20]), lexicons=demo_lexicons, p=0.5, seed=1)
     assert isinstance(out["question"], np.ndarray) and list(out["question"]) == ref["question"]
 
 
-def test_missing_dictionary_passes_rows_through_and_reports_none(lexicons):
+def test_missing_dictionary_passes_rows_through_and_reports_none(demo_lexicons):
     km = _batch(["Give three tips for staying healthy."] * 3, tgt="km")
-    for lex in (lexicons, {("en", "km"): None}):
+    for lex in (demo_lexicons, {("en", "km"): None}):
         out = code_switch(km, lexicons=lex, p=1.0, seed=0)
         assert out["question"] == km["question"]
         assert out["n_switched"].tolist() == [0, 0, 0] and out["switch_candidates"].tolist() == [0, 0, 0]
         assert list(out["switch_dict"]) == ["none"] * 3
 
 
-def test_parallel_task_rows_are_not_switched(lexicons):
+def test_parallel_task_rows_are_not_switched(demo_lexicons):
     batch = _batch(["Give three tips for staying healthy."] * 2)
     batch["subset"] = ["mt", "LL"]
-    out = code_switch(batch, lexicons=lexicons, p=1.0, seed=0)
+    out = code_switch(batch, lexicons=demo_lexicons, p=1.0, seed=0)
     assert out["question"][0] == batch["question"][0] and out["switch_dict"][0] == "off"
     assert out["question"][1] != batch["question"][1] and out["switch_dict"][1] == "en-ja.txt"
 
 
-def test_question_in_a_third_language_is_an_error(lexicons):
+def test_question_in_a_third_language_is_an_error(demo_lexicons):
     with pytest.raises(ValueError, match="question_lang='fr'"):
-        code_switch(_batch(["Bonjour"], qlang="fr"), lexicons=lexicons, p=0.15, seed=0)
+        code_switch(_batch(["Bonjour"], qlang="fr"), lexicons=demo_lexicons, p=0.15, seed=0)
     with pytest.raises(ValueError, match="the batch lacks"):
-        code_switch({"id": [1], "question": ["x"]}, lexicons=lexicons, p=0.15, seed=0)
+        code_switch({"id": [1], "question": ["x"]}, lexicons=demo_lexicons, p=0.15, seed=0)
 
 
+@pytest.mark.realdata
 def test_code_switcher_class_loads_once_and_reports_its_plan(alpaca_questions):
     switcher = CodeSwitcher(str(MUSE), "en", ["th", "km"], p=0.15, seed=5)
     assert switcher.plan["th"]["en->th"].endswith("en-th.txt") and switcher.plan["km"]["en->km"] == "none"

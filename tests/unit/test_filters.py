@@ -1,33 +1,27 @@
-"""Translation filters: rules, language-ID, QE threshold and start-up checks, the filter stage.
+"""Translation filters: rules, language-ID and the filter stage.
 
-Known-good translations: every Tatoeba en-ja / en-th pair in ../shared/data/tatoeba (human
-translations); the false-reject rate over all of them must stay under 5%. Bad translations are
-planted by corrupting those pairs (another language, the source copied, a loop, a truncation).
+Known-good translations: every Tatoeba pair in SDRRL_TEST_DATA/tatoeba (human translations); the
+false-reject rate over all of them must stay under 5%. Bad translations are planted by corrupting
+those pairs, and the demo's own pairs (another language, the source copied, a loop, a truncation).
+QE: ``test_filters_qe.py``.
 """
 
 import os
-import re
-import subprocess
-import sys
 
 import numpy as np
 import pyarrow as pa
 import pytest
 
-from sdrrl_ray.config import Config, FilterConfig, QEConfig
-from sdrrl_ray.errors import UserError
 from sdrrl_ray.filters.langid import LanguageIdentifier
-from sdrrl_ray.filters.qe import HTTPQEScorer, SubprocessQEScorer, WORKER, check_qe_available
 from sdrrl_ray.filters.rules import check_rules, max_tandem_repeat
 from sdrrl_ray.stages.filter import TranslationFilter
-from tests.conftest import SHARED_DATA
+from tests.conftest import DEMO_DATA, real_data_path
 
-TATOEBA = os.path.join(SHARED_DATA, "tatoeba")
 ISO = {"jpn": "ja", "tha": "th", "kor": "ko", "vie": "vi"}
 
 
 def tatoeba(name: str) -> tuple[str, list[tuple[str, str]]]:
-    with open(os.path.join(TATOEBA, f"{name}.tsv"), encoding="utf-8") as f:
+    with open(real_data_path("tatoeba", f"{name}.tsv"), encoding="utf-8") as f:
         rows = [line.rstrip("\n").split("\t") for line in f if line.strip()]
     assert rows and all(len(r) == 4 for r in rows)
     return ISO[rows[0][1]], [(r[2], r[3]) for r in rows]
@@ -42,6 +36,13 @@ def filt():
 # known-good translations
 
 
+def demo_pairs(lang: str) -> list[tuple[str, str]]:
+    """The demo's parallel pairs (written for the project): for the filter checks that need no real data."""
+    with open(os.path.join(DEMO_DATA, "parallel", f"en-{lang}.tsv"), encoding="utf-8") as f:
+        return [tuple(line.rstrip("\n").split("\t")) for line in f if line.strip()]
+
+
+@pytest.mark.realdata
 @pytest.mark.parametrize("name", ["eng-jpn", "eng-tha", "eng-kor", "eng-vie"])
 def test_false_reject_rate_on_all_tatoeba_pairs_under_5_percent(filt, name):
     lang, pairs = tatoeba(name)
@@ -102,10 +103,32 @@ def _planted_rates(filt, lang, pairs, other_pairs, kind):
         ("eng-vie", None, "truncated", "truncated"),
     ],
 )
+@pytest.mark.realdata
 def test_planted_bad_translations_are_rejected_with_their_reason(filt, name, other, kind, reason):
     lang, pairs = tatoeba(name)
     other_pairs = tatoeba(other)[1] if other else pairs
     reasons = _planted_rates(filt, lang, pairs, other_pairs, kind)
+    caught = sum(r == reason for r in reasons) / len(reasons)
+    assert caught >= 0.95, f"{kind} into {lang}: only {caught:.0%} rejected as {reason}: {sorted(set(reasons), key=str)}"
+
+
+@pytest.mark.parametrize(
+    "lang,other,kind,reason",
+    [
+        ("ja", "th", "wrong_language", "langid_mismatch"),
+        ("th", "ja", "wrong_language", "langid_mismatch"),
+        ("ja", None, "english_output", "langid_mismatch"),
+        ("th", None, "english_output", "langid_mismatch"),
+        ("ja", None, "copy", "copy_of_source"),
+        ("th", None, "copy", "copy_of_source"),
+        ("ja", None, "loop", "repetition_loop"),
+        ("th", None, "loop", "repetition_loop"),
+        ("ja", None, "truncated", "truncated"),
+    ],
+)
+def test_planted_bad_translations_of_the_demo_pairs_are_rejected(filt, lang, other, kind, reason):
+    pairs = demo_pairs(lang)[:300]
+    reasons = _planted_rates(filt, lang, pairs, demo_pairs(other)[:300] if other else pairs, kind)
     caught = sum(r == reason for r in reasons) / len(reasons)
     assert caught >= 0.95, f"{kind} into {lang}: only {caught:.0%} rejected as {reason}: {sorted(set(reasons), key=str)}"
 
@@ -216,141 +239,12 @@ def test_langid_serves_a_new_target_on_the_fly():
     assert "vi" in ident.candidates
 
 
-# --------------------------------------------------------------------------------------------
-# QE
-
-
-class FakeQEScorer:
-    """Scores from a table (default 0.9); records what it was asked."""
-
-    def __init__(self, table=None):
-        self.table = table or {}
-        self.calls = []
-
-    def score(self, pairs):
-        self.calls.append(list(pairs))
-        return [self.table.get(mt, 0.9) for _, mt in pairs]
-
-
-def _batch(rows, status=None):
+def filter_batch(rows, status=None):
     cols = ["src_lang", "tgt_lang", "question_src", "answer_src", "question_tgt", "answer_tgt"]
     batch = {c: np.array([r[k] for r in rows], dtype=object) for k, c in enumerate(cols)}
     batch["item_id"] = np.array([f"i{k}" for k in range(len(rows))], dtype=object)
     batch["status"] = np.array(status or ["ok"] * len(rows), dtype=object)
     return batch
-
-
-def test_qe_threshold_with_fake_scorer():
-    fake = FakeQEScorer({"悪い翻訳です。": 0.79, "ぎりぎりです。": 0.8})
-    filt = TranslationFilter(languages=["en", "ja"], qe={"enabled": True, "threshold": 0.8}, qe_scorer=fake)
-    rows = [
-        ("en", "ja", "Is this good?", "It is bad.", "これは良いですか？", "悪い翻訳です。"),
-        ("en", "ja", "Is this close?", "It is close.", "これは近いですか？", "ぎりぎりです。"),
-        ("en", "ja", "Copied?", "Yes, copied.", "Copied?", "はい、コピーです。"),
-    ]
-    table = filt(_batch(rows))
-    d = table.to_pydict()
-    assert d["answer_ok"] == [False, True, True]
-    assert d["answer_reason"] == ["qe_below_threshold", None, None]
-    assert d["answer_detail"][0] == "CometKiwi 0.790 < 0.8"
-    assert d["answer_qe"] == [0.79, 0.8, 0.9]
-    # a text that failed an earlier check is not scored
-    assert d["question_reason"][2] == "copy_of_source" and d["question_qe"][2] is None
-    assert [mt for _, mt in fake.calls[0]] == ["これは良いですか？", "悪い翻訳です。", "これは近いですか？", "ぎりぎりです。", "はい、コピーです。"]
-    assert len(fake.calls) == 1  # one batched call
-
-
-def test_qe_disabled_scores_nothing():
-    filt = TranslationFilter(languages=["en", "ja"])
-    assert filt.scorer is None
-    d = filt(_batch([("en", "ja", "Hi?", "Yes.", "やあ？", "はい。")])).to_pydict()
-    assert d["question_qe"] == [None] and d["question_ok"] == [True]
-
-
-def test_qe_enabled_without_python_or_url_is_a_startup_error():
-    for cfg in (QEConfig(enabled=True), FilterConfig(qe=QEConfig(enabled=True)), Config(filter=FilterConfig(qe=QEConfig(enabled=True)))):
-        with pytest.raises(UserError, match=r"filter\.qe\.python.*filter\.qe\.url"):
-            check_qe_available(cfg)
-    with pytest.raises(UserError, match="filter.qe.python"):
-        TranslationFilter(qe={"enabled": True})
-    check_qe_available(QEConfig())  # disabled: nothing to check
-
-
-def test_qe_python_without_comet_is_a_startup_error(tmp_path):
-    with pytest.raises(UserError, match="cannot import comet.*pip install unbabel-comet"):
-        check_qe_available(QEConfig(enabled=True, python=sys.executable))
-    with pytest.raises(UserError, match="not an executable"):
-        check_qe_available(QEConfig(enabled=True, python=str(tmp_path / "nope" / "python")))
-
-
-def test_qe_url_unreachable_is_a_startup_error():
-    with pytest.raises(UserError, match="does not answer"):
-        check_qe_available(QEConfig(enabled=True, url="http://127.0.0.1:9/score"), timeout_s=5)
-
-
-FAKE_COMET = '''
-"""FakeComet: stands in for unbabel-comet in the worker's environment (protocol tests only)."""
-class _Output:
-    def __init__(self, scores):
-        self.scores = scores
-
-class FakeCometModel:
-    def predict(self, data, batch_size=32, gpus=0, progress_bar=False):
-        print("library noise on stdout")  # must not break the JSON-lines protocol
-        return _Output([round(len(d["mt"]) / (len(d["mt"]) + len(d["src"])), 4) for d in data])
-
-def download_model(name):
-    return name
-
-def load_from_checkpoint(path):
-    return FakeCometModel()
-'''
-
-
-@pytest.fixture
-def fake_comet_env(tmp_path, monkeypatch):
-    pkg = tmp_path / "fakecomet" / "comet"
-    pkg.mkdir(parents=True)
-    (pkg / "__init__.py").write_text(FAKE_COMET)
-    monkeypatch.setenv("PYTHONPATH", str(tmp_path / "fakecomet"))
-    return dict(os.environ)
-
-
-def _expected(pairs):
-    return [round(len(t) / (len(t) + len(s)), 4) for s, t in pairs]
-
-
-@pytest.mark.timeout(60)
-def test_subprocess_scorer_speaks_json_lines_with_the_worker(fake_comet_env):
-    check_qe_available(QEConfig(enabled=True, python=sys.executable))  # comet importable now
-    scorer = SubprocessQEScorer(sys.executable, model="Unbabel/wmt22-cometkiwi-da", env=fake_comet_env)
-    try:
-        pairs = [("Hello.", "こんにちは。"), ("A much longer source sentence.", "短い。")]
-        assert scorer.score(pairs) == _expected(pairs)
-        assert scorer.score([]) == []
-        assert scorer.score(pairs[:1]) == _expected(pairs[:1])  # the worker stays up between requests
-    finally:
-        scorer.close()
-    assert scorer.proc.poll() is not None
-
-
-@pytest.mark.timeout(60)
-def test_http_service_mode_and_url_check(fake_comet_env):
-    proc = subprocess.Popen([sys.executable, WORKER, "--serve", "0"], stderr=subprocess.PIPE, text=True, env=fake_comet_env)
-    try:
-        line = proc.stderr.readline()
-        port = int(re.search(r":(\d+)\s*$", line).group(1))
-        url = f"http://127.0.0.1:{port}/score"
-        check_qe_available(QEConfig(enabled=True, url=url))
-        pairs = [("Hello.", "こんにちは。"), ("Hi.", "やあ。")]
-        scorer = HTTPQEScorer(url, batch_size=1)
-        assert scorer.score(pairs) == _expected(pairs)
-        filt = TranslationFilter(languages=["en", "ja"], qe={"enabled": True, "url": url, "threshold": 0.6})
-        d = filt(_batch([("en", "ja", "Hello.", "Hi.", "こんにちは。", "やあ。")])).to_pydict()
-        assert d["question_qe"] == [round(6 / 12, 4)] and d["question_reason"] == ["qe_below_threshold"]
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
 
 
 # --------------------------------------------------------------------------------------------
@@ -365,7 +259,7 @@ def test_stage_passes_rows_through_and_types_its_columns():
         ("en", "ja", "What is this?", "It is a cat.", None, None),
         ("en", "ja", "Skipped?", "Yes.", None, None),
     ]
-    batch = _batch(rows, status=["ok", "ok", "ok", "rejected"])
+    batch = filter_batch(rows, status=["ok", "ok", "ok", "rejected"])
     batch["translate_error"] = np.array([None, None, "RuntimeError: boom", None], dtype=object)
     batch["extra"] = np.array([1, 2, 3, 4])
     table = filt(batch)

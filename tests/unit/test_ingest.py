@@ -10,7 +10,7 @@ import pytest
 from sdrrl_ray.config import DataConfig
 from sdrrl_ray.errors import UserError
 from sdrrl_ray.ingest.files import content_id, iter_rows, list_inputs
-from tests.conftest import ALPACA, write_jsonl
+from tests.conftest import real_data_path, write_jsonl
 
 
 def rows_of(path, **kw):
@@ -18,7 +18,9 @@ def rows_of(path, **kw):
     return list(iter_rows(list_inputs(cfg), cfg))
 
 
+@pytest.mark.realdata
 def test_alpaca_json_real_sample():
+    ALPACA = real_data_path("alpaca", "alpaca_en_demo.json")
     rows = rows_of(ALPACA)
     assert len(rows) == 999
     ok = [r for r in rows if r["status"] == "ok"]
@@ -58,10 +60,10 @@ def test_dolly_sharegpt_messages_layouts(tmp_path):
     assert [(r["question"], r["gold_answer"]) for r in rows] == [("Who?\n\nCtx", "Me"), ("Hi?", "Hello."), ("2+2?", "4")]
 
 
+@pytest.mark.realdata
 def test_real_dolly_sample():
-    from tests.conftest import SHARED_DATA
 
-    rows = rows_of(f"{SHARED_DATA}/eval/dolly/databricks-dolly-15k.head10.jsonl")
+    rows = rows_of(real_data_path("eval", "dolly", "databricks-dolly-15k.head10.jsonl"))
     assert len(rows) == 10 and all(r["status"] == "ok" for r in rows)
 
 

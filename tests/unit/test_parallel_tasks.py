@@ -1,4 +1,5 @@
-"""Parallel-corpus reading and the mt / comp task rows, on the real Tatoeba samples."""
+"""Parallel-corpus reading and the mt / comp task rows: on the real Tatoeba samples (``realdata``) and
+on the demo's own parallel files."""
 
 from __future__ import annotations
 
@@ -14,9 +15,10 @@ from sdrrl_ray.codeswitch.words import segment
 from sdrrl_ray.errors import UserError
 from sdrrl_ray.parallel.corpus import Pair, read_parallel
 from sdrrl_ray.parallel.tasks import count_tasks, make_tasks, split_points
+from tests.conftest import DEMO_DATA, real_data_path
 
-DATA = Path("/work/shared/data")
-TATOEBA = DATA / "tatoeba"
+TATOEBA = Path(real_data_path("tatoeba"))
+DEMO_PARALLEL = Path(DEMO_DATA) / "parallel"
 
 
 def _lines(name):
@@ -26,6 +28,7 @@ def _lines(name):
 # ---------------------------------------------------------------------------------- reading
 
 
+@pytest.mark.realdata
 @pytest.mark.parametrize("name,src,tgt", [("eng-jpn.tsv", "en", "ja"), ("eng-tha.tsv", "en", "th"),
                                           ("eng-kor.tsv", "en", "ko"), ("eng-vie.tsv", "en", "vi")])
 def test_tatoeba_layout_is_read_completely(name, src, tgt):
@@ -38,6 +41,7 @@ def test_tatoeba_layout_is_read_completely(name, src, tgt):
     assert (corpus.pairs[-1].src, corpus.pairs[-1].tgt) == (lines[-1][2], lines[-1][3].strip())
 
 
+@pytest.mark.realdata
 def test_tatoeba_file_of_another_pair_is_refused_and_reverse_order_is_swapped():
     with pytest.raises(UserError, match="eng-jpn do not match the requested pair en-th"):
         read_parallel(TATOEBA / "eng-jpn.tsv", src_iso="en", tgt_iso="th", n_pairs=None, seed=0)
@@ -87,14 +91,15 @@ def test_missing_or_unusable_files_are_user_errors(tmp_path):
 
 def test_sampling_n_pairs_is_deterministic_and_keeps_file_order():
     def sample(seed):
-        c = read_parallel(TATOEBA / "eng-tha.tsv", src_iso="en", tgt_iso="th", n_pairs=50, seed=seed)
+        c = read_parallel(DEMO_PARALLEL / "en-th.tsv", src_iso="en", tgt_iso="th", n_pairs=50, seed=seed)
         return [p.index for p in c.pairs]
 
     a = sample(1)
     assert len(a) == 50 and len(set(a)) == 50 and a == sorted(a)
     assert sample(1) == a and sample(2) != a
-    all_pairs = read_parallel(TATOEBA / "eng-tha.tsv", src_iso="en", tgt_iso="th", n_pairs=1000, seed=1)
-    assert len(all_pairs.pairs) == 268  # fewer lines than n_pairs: all kept
+    lines = sum(1 for line in (DEMO_PARALLEL / "en-th.tsv").read_text(encoding="utf-8").splitlines() if line.strip())
+    all_pairs = read_parallel(DEMO_PARALLEL / "en-th.tsv", src_iso="en", tgt_iso="th", n_pairs=lines + 100, seed=1)
+    assert len(all_pairs.pairs) == lines  # fewer lines than n_pairs: all kept
 
 
 # ---------------------------------------------------------------------------------- tasks
@@ -130,6 +135,7 @@ def _prefix(row):
     return row["question"].split("\n", 1)[1]
 
 
+@pytest.mark.realdata
 def test_completion_prefix_is_a_proper_prefix_at_a_word_boundary_spaced():
     corpus = read_parallel(TATOEBA / "eng-vie.tsv", src_iso="en", tgt_iso="vi", n_pairs=None, seed=0)
     rows = [r for r in make_tasks(corpus.pairs, src_iso="en", tgt_iso="vi", seed=3) if r["subset"] == "comp"]
@@ -141,9 +147,10 @@ def test_completion_prefix_is_a_proper_prefix_at_a_word_boundary_spaced():
         assert re.search(r"\w", sentence[len(prefix):])
 
 
+@pytest.mark.realdata
 @pytest.mark.parametrize("name,tgt,dictionary", [("eng-jpn.tsv", "ja", "ja-en.txt"), ("eng-tha.tsv", "th", None)])
 def test_completion_prefix_is_a_proper_prefix_for_unspaced_scripts(name, tgt, dictionary):
-    lex = load_muse(DATA / "muse" / dictionary) if dictionary else None
+    lex = load_muse(real_data_path("muse", dictionary)) if dictionary else None
     corpus = read_parallel(TATOEBA / name, src_iso="en", tgt_iso=tgt, n_pairs=None, seed=0)
     rows = make_tasks(corpus.pairs, src_iso="en", tgt_iso=tgt, seed=5, lexicon=lex)
     comp = [r for r in rows if r["subset"] == "comp"]
@@ -178,10 +185,10 @@ def test_too_short_sentences_are_skipped_and_counted():
 
 
 def test_ids_unique_and_deterministic():
-    corpus = read_parallel(TATOEBA / "eng-kor.tsv", src_iso="en", tgt_iso="ko", n_pairs=100, seed=0)
-    rows = make_tasks(corpus.pairs, src_iso="en", tgt_iso="ko", seed=9)
+    corpus = read_parallel(DEMO_PARALLEL / "en-ja.tsv", src_iso="en", tgt_iso="ja", n_pairs=100, seed=0)
+    rows = make_tasks(corpus.pairs, src_iso="en", tgt_iso="ja", seed=9)
     ids = [r["id"] for r in rows]
     assert len(ids) == len(set(ids))
-    assert make_tasks(corpus.pairs, src_iso="en", tgt_iso="ko", seed=9) == rows
+    assert make_tasks(corpus.pairs, src_iso="en", tgt_iso="ja", seed=9) == rows
     with pytest.raises(ValueError, match="unknown tasks"):
-        make_tasks(corpus.pairs, src_iso="en", tgt_iso="ko", seed=9, tasks=("qa",))
+        make_tasks(corpus.pairs, src_iso="en", tgt_iso="ja", seed=9, tasks=("qa",))

@@ -43,3 +43,50 @@ def test_row_shape_changes_drop_columns():
     assert check_plan_columns([fan_out], ["a"]) == {"b"}
     with pytest.raises(PlanColumnError, match=r"stage use_a needs column\(s\) \['a'\]"):
         check_plan_columns([fan_out, use_a], ["a"])
+
+
+class FakeDataset:
+    """A fake Ray Dataset (no Ray): records what each step asks of it."""
+
+    def __init__(self):
+        self.calls = []
+
+    def map_batches(self, fn, **kwargs):
+        self.calls.append((getattr(fn, "__name__", str(fn)), kwargs))
+        return self
+
+    def repartition(self, **kwargs):
+        return self
+
+    def union(self, other):
+        return self
+
+
+def test_every_actor_pool_comes_from_its_config_section(monkeypatch):
+    import sdrrl_ray.transfer.plan as plan
+
+    monkeypatch.setattr(plan, "_rows_dataset", lambda rows: None)
+    sections = {"generate": "Generator", "translate": "Translator", "filter": "TranslationFilter",
+                "code_switch": "CodeSwitcher"}
+    overrides = [f"{s}.pool.{k}={v}" for n, s in enumerate(sections) for k, v in
+                 (("min_actors", 1), ("max_actors", n + 2), ("batch_size", 10 + n), ("num_cpus", 0.5 + n))]
+    ds = FakeDataset()
+    for step in plan_steps(load_config(DEMO, overrides), INPUTS):
+        step.apply(ds)
+    pools = {name: kw for name, kw in ds.calls if "compute" in kw}
+    assert set(pools) == set(sections.values())
+    for n, (section, cls) in enumerate(sections.items()):
+        kw = pools[cls]
+        assert (kw["compute"].min_size, kw["compute"].max_size) == (1, n + 2), section
+        assert kw["batch_size"] == 10 + n and kw["num_cpus"] == 0.5 + n, section
+
+
+def test_engine_and_backend_options_refuse_misspelt_names():
+    from sdrrl_ray.engines.base import EngineOptions
+    from sdrrl_ray.mt.backends import BackendOptions
+
+    with pytest.raises(TypeError, match="num_thread"):
+        EngineOptions(num_thread=2)
+    with pytest.raises(TypeError, match="beam"):
+        BackendOptions(beam=4)
+    assert BackendOptions(engine_options=EngineOptions(num_threads=2)).engine_options.num_threads == 2

@@ -5,7 +5,7 @@ import json
 import pytest
 
 from sdrrl_ray.mt.segment import reassemble, segment, split_into_sentences, strip_protected
-from tests.conftest import ALPACA
+from tests.conftest import real_data_path
 
 
 def tag(plan):
@@ -150,8 +150,9 @@ def test_strip_protected():
     assert strip_protected("Run `ls -la` now. See https://x.com/a.\n\n```\ncode\n```\n- Done.") == "Run now. See Done."
 
 
+@pytest.mark.realdata
 def test_real_alpaca_answers_round_trip_and_never_send_code_or_urls():
-    with open(ALPACA, encoding="utf-8") as f:
+    with open(real_data_path("alpaca", "alpaca_en_demo.json"), encoding="utf-8") as f:
         records = json.load(f)
     n_segments = 0
     for rec in records:

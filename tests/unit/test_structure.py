@@ -9,7 +9,6 @@ Every import counts wherever it is: at the top, inside functions, under ``TYPE_C
 from __future__ import annotations
 
 import ast
-import os
 from pathlib import Path
 
 import pytest

@@ -26,12 +26,12 @@ CPU = torch.device("cpu")
 
 
 @pytest.fixture(scope="module")
-def lm(demo_model):
+def lm(tiny_lm):
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     torch.manual_seed(0)
-    tok = AutoTokenizer.from_pretrained(demo_model)
-    model = AutoModelForCausalLM.from_pretrained(demo_model, dtype=torch.float32)
+    tok = AutoTokenizer.from_pretrained(tiny_lm)
+    model = AutoModelForCausalLM.from_pretrained(tiny_lm, dtype=torch.float32)
     model.eval()
     return tok, model
 

@@ -20,10 +20,10 @@ CHATS = [
 
 
 @pytest.fixture(scope="module")
-def tokenizer(demo_model):
+def tokenizer(tiny_lm):
     from transformers import AutoTokenizer
 
-    return AutoTokenizer.from_pretrained(demo_model)
+    return AutoTokenizer.from_pretrained(tiny_lm)
 
 
 def _ids(enc):
@@ -68,8 +68,8 @@ def test_truncation_trims_answers_and_rejects_long_prompts(tokenizer):
     assert rejected["input_ids"] == [] and rejected["n_answer"] == 0
 
 
-def test_stage_call_on_a_dict_batch(demo_model):
-    stage = Tokenize(demo_model, max_length=24)
+def test_stage_call_on_a_dict_batch(tiny_lm):
+    stage = Tokenize(tiny_lm, max_length=24)
     batch = {
         "id": np.array(["a", "b", "c"]),
         "item_id": np.array(["i1", "i1", "i2"]),
@@ -88,7 +88,7 @@ def test_stage_call_on_a_dict_batch(demo_model):
     assert lens == out.column("n_tokens").to_pylist() and max(lens) <= 24
 
 
-def test_stage_names_missing_columns(demo_model):
-    stage = Tokenize(demo_model, max_length=24)
+def test_stage_names_missing_columns(tiny_lm):
+    stage = Tokenize(tiny_lm, max_length=24)
     with pytest.raises(ValueError, match=r"train.Tokenize: missing input columns \['answer'\]"):
         stage({k: np.array(["x"]) for k in INPUT_COLUMNS if k != "answer"})

@@ -1,0 +1,94 @@
+"""The entry points without Ray: the phase table (one spelling, every phase importable before any
+runs), job arguments, and user errors mapped to exit status 2 with one line."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from sdrrl_ray.app import jobs, phases
+from sdrrl_ray.app.phases import Phase, parse_phases
+from sdrrl_ray.errors import UserError
+from tests.conftest import DEMO_CONFIG as DEMO
+from tests.conftest import ROOT
+
+
+def run_job_script(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+    env = {**os.environ, "RAY_AUTH_MODE": "disabled"}
+    env.pop("RAY_ADDRESS", None)
+    return subprocess.run([sys.executable, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
+
+
+def config_first(stdout: str) -> dict:
+    cfg, _ = json.JSONDecoder().raw_decode(stdout[stdout.index("{"):])
+    return cfg
+
+
+def test_job_scripts_map_user_errors_to_exit_2(tmp_path):
+    res = run_job_script("jobs/full.py", DEMO, "seed=x")
+    assert res.returncode == 2 and res.stderr.strip() == "jobs/full.py: error: seed must be int, got 'x'"
+    res = run_job_script("jobs/full.py")
+    assert res.returncode == 2 and "usage: jobs/full.py CONFIG" in res.stderr
+    res = run_job_script("jobs/full.py", DEMO, f"out_dir={tmp_path}", "--phases", "transfer-set,nope")
+    assert res.returncode == 2 and "phases has unknown ['nope']" in res.stderr
+    assert config_first(res.stdout)["out_dir"] == str(tmp_path)  # config printed before the phase check
+    res = run_job_script("jobs/eval.py", DEMO, "--phases", "train")
+    assert res.returncode == 2 and "use jobs/full.py to choose phases" in res.stderr
+    assert "Traceback" not in res.stderr
+
+
+def _missing() -> None:
+    import sdrrl_ray.no_such_module  # noqa: F401 - the phase a checkout lacks
+
+
+def test_missing_phase_fails_before_any_phase_runs(monkeypatch):
+    real = phases.PHASES["train"]
+    monkeypatch.setitem(phases.PHASES, "train", Phase("train", _missing, real.lines, real.report))
+    with pytest.raises(UserError, match=r"phase 'train' cannot be imported here \(No module named 'sdrrl_ray.no_such"):
+        phases.phase_function("train")
+    monkeypatch.setitem(phases.PHASES, "train", Phase("train", lambda: None, real.lines, real.report))
+    with pytest.raises(UserError, match="has no run function"):
+        phases.phase_function("train")
+    calls = []
+    monkeypatch.setitem(phases.PHASES, "transfer-set", Phase("transfer-set", lambda: calls.append, real.lines, real.report))
+    monkeypatch.setattr("sdrrl_ray.runtime.init_ray", lambda cfg: calls.append("init"))
+    monkeypatch.setitem(phases.PHASES, "train", Phase("train", _missing, real.lines, real.report))
+    assert jobs.job_main([DEMO, "--phases", "transfer-set,train"], prog="jobs/full.py") == 2
+    assert calls == []  # neither Ray nor the transfer set was started
+
+
+def test_phase_arguments_and_one_spelling():
+    assert jobs.split_job_args(["c.yaml", "seed=1", "phases=[transfer-set,eval]"]) == ("c.yaml", ["seed=1"], "[transfer-set,eval]")
+    assert jobs.split_job_args(["c.yaml", "--phases", "train"]) == ("c.yaml", [], "train")
+    assert jobs.split_job_args(["--phases=train", "c.yaml"]) == ("c.yaml", [], "train")
+    assert parse_phases("[transfer-set, eval]") == ("transfer-set", "eval")
+    assert parse_phases("transfer-set,train") == ("transfer-set", "train")
+    # the command line takes transfer_set for transfer-set (as fire does for the command); one name inside
+    assert parse_phases("transfer_set") == ("transfer-set",)
+    assert phases.ALL_PHASES == ("transfer-set", "train", "eval")
+    with pytest.raises(UserError, match="names a phase twice"):
+        parse_phases("transfer-set,transfer_set")
+
+
+def test_cli_and_jobs_run_the_same_phase_table(monkeypatch, capsys):
+    from sdrrl_ray.app.cli import main
+
+    ran = []
+    for name, real in list(phases.PHASES.items()):
+        monkeypatch.setitem(phases.PHASES, name, Phase(name, lambda name=name: (lambda cfg: ran.append(name) or {}),
+                                                        lambda cfg, result: [f"lines of {cfg.seed}"], real.report))
+    assert main(["demo", "seed=5"]) == 0
+    out = capsys.readouterr().out
+    assert ran == ["transfer-set", "train", "eval"]
+    assert "sdrrl: phase transfer-set: start" in out and "lines of 5" in out and "sdrrl: phase eval: done in" in out
+    ran.clear()
+    monkeypatch.setattr("sdrrl_ray.runtime.init_ray", lambda cfg: None)
+    monkeypatch.setattr("sdrrl_ray.runtime.wait_gpus_released", lambda timeout_s: {"holders": 0, "gpus_total": 0.0,
+                                                                                    "gpus_available": 0.0})
+    assert jobs.job_main([DEMO, "phases=[train,eval]"], prog="jobs/full.py") == 0
+    last = capsys.readouterr().out.strip().splitlines()[-1]
+    assert ran == ["train", "eval"] and set(json.loads(last)["phases"]) == {"train", "eval"}
