@@ -65,14 +65,14 @@ SUBSETS = list(VARIANTS)  # LL, TL, LT, TT
 
 
 def stage_throughput(n: int) -> list[dict]:
-    from sdrrl_ray.stages.answer_choice import choose_answers
-    from sdrrl_ray.stages.code_switch import CodeSwitcher
     from sdrrl_ray.config import DataConfig
-    from sdrrl_ray.stages.assemble import assemble
-    from sdrrl_ray.stages.targets import expand_targets
     from sdrrl_ray.ingest.files import iter_rows, list_inputs
-    from sdrrl_ray.parallel.tasks import make_tasks
     from sdrrl_ray.parallel.corpus import read_parallel
+    from sdrrl_ray.parallel.tasks import make_tasks
+    from sdrrl_ray.stages.answer_choice import choose_answers
+    from sdrrl_ray.stages.assemble import assemble
+    from sdrrl_ray.stages.code_switch import CodeSwitcher
+    from sdrrl_ray.stages.targets import expand_targets
 
     tmp = tempfile.mkdtemp()
     out = []
@@ -113,7 +113,8 @@ def stage_throughput(n: int) -> list[dict]:
         k = len(vb["id"])
         secs = timed(lambda: switcher(dict(vb)))
         record("code_switch", "codeswitch.CodeSwitcher", "variant", k, secs, k / n)
-        corpus = read_parallel(os.path.join(demo_data_dir(), "parallel", "en-ja.tsv"), src_iso="en", tgt_iso="ja", n_pairs=None, seed=0)
+        corpus = read_parallel(os.path.join(demo_data_dir(), "parallel", "en-ja.tsv"), src_iso="en", tgt_iso="ja",
+                               n_pairs=None, seed=0)
         pairs_list = (corpus.pairs * (1 + n // max(1, len(corpus.pairs))))[:n]
         secs = timed(lambda: make_tasks(pairs_list, src_iso="en", tgt_iso="ja", seed=0))
         record("parallel_tasks", "parallel_tasks.make_tasks", "pair", len(pairs_list), secs, None)
@@ -146,8 +147,15 @@ CPU_PLAN = ["answer_choice", "run_columns", "gold_as_answer", "expand_targets", 
 def plan_config(path: str):
     """The transfer-set config this benchmark's plan is built from: gold answers, 2 targets, the four
     variants, code-switching with the demo dictionaries in one actor (batch 1024, 0.5 CPU)."""
-    from sdrrl_ray.config import (ActorPoolConfig, AnswerConfig, CodeSwitchConfig, Config, DataConfig,
-                                  LanguagesConfig, TransferConfig)
+    from sdrrl_ray.config import (
+        ActorPoolConfig,
+        AnswerConfig,
+        CodeSwitchConfig,
+        Config,
+        DataConfig,
+        LanguagesConfig,
+        TransferConfig,
+    )
 
     return Config(
         seed=0, data=DataConfig(path=path), languages=LanguagesConfig(source="en", targets=tuple(TARGETS)),
@@ -197,7 +205,8 @@ def streaming_plan(n: int) -> dict:
             t0 = time.perf_counter()
             ds.write_datasink(SplitParquetSink(os.path.join(tmp, "out"), min_rows=8192))
             secs = time.perf_counter() - t0
-        return {"rows": n, "seconds": secs, "input_rows_per_s": n / secs, "variant_rows": n * len(TARGETS) * len(SUBSETS),
+        return {"rows": n, "seconds": secs, "input_rows_per_s": n / secs,
+                "variant_rows": n * len(TARGETS) * len(SUBSETS),
                 "block_bytes_cap": ds.context.target_max_block_size, **mem.peak}
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -237,7 +246,8 @@ def plot(path: str, stages: list[dict], plans: list[dict], gen: dict | None) -> 
     ax1.bar(x - 0.2, [s["rows_per_s"] for s in stages], 0.4, label="rows/s (stage's unit)", color="#4472c4")
     ax1.bar(x + 0.2, [s["items_per_s"] or 0 for s in stages], 0.4, label="input items/s", color="#a5a5a5")
     if gen:
-        ax1.axhline(20 * gen["rows_per_s"], color="#c00000", ls="--", lw=1, label=f"20x generation ({gen['rows_per_s']:.0f} rows/s)")
+        ax1.axhline(20 * gen["rows_per_s"], color="#c00000", ls="--", lw=1,
+                    label=f"20x generation ({gen['rows_per_s']:.0f} rows/s)")
     ax1.set_yscale("log")
     ax1.set_xticks(x, names, rotation=20, ha="right", fontsize=8)
     ax1.set_ylabel("per second (one process)")
@@ -247,7 +257,8 @@ def plot(path: str, stages: list[dict], plans: list[dict], gen: dict | None) -> 
     xs = np.arange(len(plans))
     procs = [p["peak_mb"] - p["object_store_mb_at_peak"] for p in plans]
     ax2.bar(xs, procs, 0.5, label="processes (PSS without shm)", color="#4472c4")
-    ax2.bar(xs, [p["object_store_mb_at_peak"] for p in plans], 0.5, bottom=procs, label="object store in use", color="#ed7d31")
+    ax2.bar(xs, [p["object_store_mb_at_peak"] for p in plans], 0.5, bottom=procs, label="object store in use",
+            color="#ed7d31")
     ax2.plot(xs, [p["peak_rss_mb"] for p in plans], "k^--", lw=1, label="sum of RSS (overcounts shared)")
     for i, p in enumerate(plans):
         ax2.text(i, p["peak_mb"], f"{p['peak_mb']:.0f}", ha="center", va="bottom", fontsize=8)
@@ -283,8 +294,8 @@ def main() -> None:
     print(table(stages, ["stage", "fn", "unit", "rows", "rows_per_s", "items_per_s", "x_generation"]))
 
     plans = []
-    cols = ["rows", "seconds", "input_rows_per_s", "variant_rows", "peak_mb", "object_store_mb_at_peak", "processes_at_peak",
-            "peak_object_store_mb", "peak_pss_mb", "peak_rss_mb"]
+    cols = ["rows", "seconds", "input_rows_per_s", "variant_rows", "peak_mb", "object_store_mb_at_peak",
+            "processes_at_peak", "peak_object_store_mb", "peak_pss_mb", "peak_rss_mb"]
     for n in [int(x) for x in args.sizes.split(",")]:
         # a fresh instance per size: worker processes left idle by one size are not counted in the next
         ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
@@ -318,7 +329,8 @@ def main() -> None:
     if not args.quick:
         path = save("cpu_stages", result)
         plot(path.replace(".json", ".png"), stages, plans, gen)
-    print(json.dumps({k: result[k] for k in ("benchmark", "stages", "plan", "peak_growth_first_to_last", "peak_spread", "rss_growth_first_to_last", "targets")}))
+    print(json.dumps({k: result[k] for k in ("benchmark", "stages", "plan", "peak_growth_first_to_last", "peak_spread",
+                                             "rss_growth_first_to_last", "targets")}))
 
 
 if __name__ == "__main__":

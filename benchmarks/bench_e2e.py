@@ -70,7 +70,8 @@ def main() -> None:
     ap.add_argument("--scale-limit", type=int, default=None, help="input items per scaling run (default: all)")
     ap.add_argument("--actors", default="1,2", help="actors per generation and translation pool")
     ap.add_argument("--nodes", default="1,2", help="simulated nodes (ray.cluster_utils.Cluster)")
-    ap.add_argument("--setups", default="local,cluster", help="scaling setups: local (ray.init), cluster (simulated nodes)")
+    ap.add_argument("--setups", default="local,cluster",
+                    help="scaling setups: local (ray.init), cluster (simulated nodes)")
     ap.add_argument("--node-cpus", type=int, default=4, help="logical CPUs per simulated node")
     ap.add_argument("--repeats", type=int, default=1)
     ap.add_argument("--target-block-kib", type=float, default=None,

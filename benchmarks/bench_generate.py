@@ -48,8 +48,8 @@ def generation_config(engine: str, model: str, batch_size: int, max_new_tokens: 
     dtype = dtype or ("float32" if engine == "hf" else "bfloat16")  # vllm: max_model_len None = the model's own
     pool = ActorPoolConfig(min_actors=actors, max_actors=actors, num_cpus=threads, num_gpus=gpus_per_actor,
                            batch_size=batch_size)
-    return Config(seed=0, generate=GenerateConfig(engine=engine, model=model, max_new_tokens=max_new_tokens, dtype=dtype,
-                                                  pool=pool))
+    return Config(seed=0, generate=GenerateConfig(engine=engine, model=model, max_new_tokens=max_new_tokens,
+                                                  dtype=dtype, pool=pool))
 
 
 def direct(engine: str, model: str, questions: list[str], batch_size: int, max_new_tokens: int, threads: int,
@@ -89,8 +89,8 @@ def _free_gpu() -> None:
         pass
 
 
-def pipeline(engine: str, model: str, questions: list[str], batch_size: int, actors: int, max_new_tokens: int, threads: int,
-             dtype: str | None = None, gpus_per_actor: float = 0) -> dict:
+def pipeline(engine: str, model: str, questions: list[str], batch_size: int, actors: int, max_new_tokens: int,
+             threads: int, dtype: str | None = None, gpus_per_actor: float = 0) -> dict:
     """The plan's own generation step (``plan_steps``: blocks of one batch, then the Generator actor
     pool from ``generate.pool``) on rows that all need the model's answer."""
     import pyarrow as pa
@@ -112,7 +112,8 @@ def pipeline(engine: str, model: str, questions: list[str], batch_size: int, act
         "answer_source": ["self"] * n,
         "needs_generation": [True] * n,
     }
-    table = to_arrow({k: np.array(v, dtype=object) if k != "needs_generation" else np.array(v) for k, v in items.items()})
+    table = to_arrow({k: np.array(v, dtype=object) if k != "needs_generation" else np.array(v)
+                      for k, v in items.items()})
     cfg = generation_config(engine, model, batch_size, max_new_tokens, threads, dtype, actors, gpus_per_actor)
     with tempfile.TemporaryDirectory() as cache:
         inputs = PlanInputs(files=[], model_path=model, generation_cache_url=os.path.join(cache, "gen"))
@@ -130,24 +131,28 @@ def pipeline(engine: str, model: str, questions: list[str], batch_size: int, act
             rows += batch.num_rows
             tokens += int(pa.compute.sum(batch.column("gen_output_tokens")).as_py() or 0)
         wall = time.perf_counter() - t_first
-    return {"rows_per_s": rows / wall, "tokens_per_s": tokens / wall, "rows": rows, "seconds": wall, "first_batch_rows": first_rows}
+    return {"rows_per_s": rows / wall, "tokens_per_s": tokens / wall, "rows": rows, "seconds": wall,
+            "first_batch_rows": first_rows}
 
 
 def parse(argv=None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--engine", default="hf", choices=["hf", "vllm"])
     ap.add_argument("--model", default="demo", help="demo, random:<shape> (tiny, 30m, 100m, 1b) or a model folder")
-    ap.add_argument("--dtype", default=None, help="engine precision (default: hf float32 on CPU, bfloat16 on GPU; vllm bfloat16)")
+    ap.add_argument("--dtype", default=None,
+                    help="engine precision (default: hf float32 on CPU, bfloat16 on GPU; vllm bfloat16)")
     ap.add_argument("--rows", type=int, default=256)
     ap.add_argument("--batches", type=int, default=None,
                     help="timed batches per batch size (rows = (batches + 1) x batch size); overrides --rows")
     ap.add_argument("--direct-repeat", action="store_true",
-                    help="run the direct loop again after the pipeline: its spread shows the noise; ratios use the mean")
+                    help="run the direct loop again after the pipeline: its spread shows the noise; "
+                         "ratios use the mean")
     ap.add_argument("--batch-sizes", default="16")
     ap.add_argument("--actors", default="1")
     ap.add_argument("--max-new-tokens", type=int, default=32)
     ap.add_argument("--threads", type=int, default=1, help="torch threads per engine (= CPUs per actor)")
-    ap.add_argument("--gpus-per-actor", type=float, default=None, help="GPUs per pipeline actor (default 1 on a GPU host, else 0)")
+    ap.add_argument("--gpus-per-actor", type=float, default=None,
+                    help="GPUs per pipeline actor (default 1 on a GPU host, else 0)")
     ap.add_argument("--num-cpus", type=int, default=4, help="logical CPUs of the local Ray instance")
     ap.add_argument("--tag", default="")
     ap.add_argument("--no-save", action="store_true", help="print only; write no result files")
@@ -204,7 +209,8 @@ def run(args: argparse.Namespace) -> dict:
         for k in ("rows_per_s", "tokens_per_s", "seconds", "ratio_vs_direct"):
             if k in r:
                 r[k] = round(r[k], 3)
-    print(table(results, ["side", "batch_size", "actors", "rows", "seconds", "rows_per_s", "tokens_per_s", "ratio_vs_direct"]))
+    print(table(results, ["side", "batch_size", "actors", "rows", "seconds", "rows_per_s", "tokens_per_s",
+                          "ratio_vs_direct"]))
     out = {
         "benchmark": "generate",
         "engine": args.engine,
@@ -227,7 +233,8 @@ def run(args: argparse.Namespace) -> dict:
             [r["rows_per_s"] for r in results],
             "rows/s",
             f"generation ({args.engine}, {out['model']['params'] / 1e6:.1f}M params, {dtype}, {out['device']}), "
-            + (f"{args.batches} timed batches" if args.batches else f"{args.rows} prompts") + f", {args.max_new_tokens} new tokens",
+            + (f"{args.batches} timed batches" if args.batches else f"{args.rows} prompts")
+            + f", {args.max_new_tokens} new tokens",
         )
     if started_ray:
         ray.shutdown()

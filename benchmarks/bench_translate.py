@@ -1,8 +1,8 @@
 """Translation throughput: the CTranslate2 backend against the transformers backend, same model.
 
 What it measures: segments/s and source characters/s of ``translate_batch`` (tokenisation, beam
-search, decoding: the code path the translate stage runs) after one warm-up batch (the backends take turns batch by batch, so that other load on shared
-cores hits them alike), on
+search, decoding: the code path the translate stage runs) after one warm-up batch (the backends take
+turns batch by batch, so that other load on shared cores hits them alike), on
 
 - a Marian-base-sized model (d_model 512, 6+6 layers, 8 heads, FFN 2048, shared vocabulary of
   32,000: about 60M parameters), randomly initialised and built by this script (no training: the
@@ -122,13 +122,16 @@ def output_tokens(backend, segments: list[str]) -> float:
 
     if backend.name == "ct2":
         tokens = [backend.tokenizer.convert_ids_to_tokens(ids) for ids in backend.tokenizer(segments)["input_ids"]]
-        res = backend.translator.translate_batch(tokens, beam_size=backend.beam_size, max_decoding_length=backend.max_decoding_length,
-                                                 min_decoding_length=backend.min_decoding_length)
+        o = backend.options
+        res = backend.translator.translate_batch(tokens, beam_size=o.beam_size,
+                                                 max_decoding_length=o.max_decoding_length,
+                                                 min_decoding_length=o.min_decoding_length)
         return sum(len(r.hypotheses[0]) for r in res) / len(res)
     enc = backend.tokenizer(segments, return_tensors="pt", padding=True)
     with torch.inference_mode():
-        gen = backend.model.generate(**enc, num_beams=backend.beam_size, max_new_tokens=backend.max_decoding_length,
-                                     min_new_tokens=backend.min_decoding_length)
+        o = backend.options
+        gen = backend.model.generate(**enc, num_beams=o.beam_size, max_new_tokens=o.max_decoding_length,
+                                     min_new_tokens=o.min_decoding_length)
     return float(gen.shape[1] - 1)  # minus the decoder start
 
 
@@ -141,7 +144,8 @@ def main(argv=None) -> None:
     ap.add_argument("--out-len", type=int, default=48, help="generated tokens per segment (min = max)")
     ap.add_argument("--vocab", type=int, default=32000)
     ap.add_argument("--rounds", type=int, default=1, help="passes over the segments")
-    ap.add_argument("--plot", default=None, help="write the PNG bar chart here (default benchmarks/results/translate[_TAG].png)")
+    ap.add_argument("--plot", default=None,
+                    help="write the PNG bar chart here (default benchmarks/results/translate[_TAG].png)")
     ap.add_argument("--tag", default="", help="suffix of the result files")
     ap.add_argument("--no-save", action="store_true", help="print only; write no result files")
     ap.add_argument("--keep", default=None, help="build the model in this folder and keep it")
@@ -190,16 +194,17 @@ def main(argv=None) -> None:
         print(f"Marian-base-sized random model: {params / 1e6:.1f}M parameters, vocabulary {args.vocab}; "
               f"{len(segments)} segments, batch {args.batch}, beam {args.beam}, {args.out_len} output tokens, "
               f"{args.threads} threads; build {build_s:.0f} s")
-        print(f"{'backend':<8}{'precision':<11}{'segments/s':>11}{'chars/s':>10}{'seconds':>9}{'out tok':>9}{'load s':>8}")
+        print(f"{'backend':<8}{'precision':<11}{'segments/s':>11}{'chars/s':>10}{'seconds':>9}"
+              f"{'out tok':>9}{'load s':>8}")
         for r in results:
             print(f"{r['backend']:<8}{r['precision']:<11}{r['segments_per_s']:>11.2f}{r['chars_per_s']:>10.0f}"
                   f"{r['seconds']:>9.1f}{r['out_tokens_per_segment']:>9.1f}{r['load_s']:>8.1f}")
         print(f"ct2/hf at float32: {ratio:.2f}x   (ct2 int8 / hf float32, different precisions: {int8_ratio:.2f}x)")
         busy = load_start[0] > (os.cpu_count() or 1)  # before this script added its own threads
         if busy:
-            print(f"warning: load average {load_start[0]:.1f} -> {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs: other "
-                  "processes competed for the cores; torch's threads suffer more from that than CTranslate2's, so "
-                  "the ratio is not a clean measurement")
+            print(f"warning: load average {load_start[0]:.1f} -> {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs: "
+                  "other processes competed for the cores; torch's threads suffer more from that than CTranslate2's, "
+                  "so the ratio is not a clean measurement")
 
         from benchmarks.common import RESULTS, machine, save
 

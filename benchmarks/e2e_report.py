@@ -62,9 +62,11 @@ def plot(path: str, split: dict | None, runs: list[dict], title: str) -> None:
         ax.set_title("transfer set: Ray Data operators, first to last task", fontsize=9)
     if ok:
         ax = axes.pop(0)
-        labels = [f"{r['setup']} {r['nodes']}n x{r['actors']}" + (f" r{r['repeat']}" if r["repeat"] else "") for r in ok]
+        labels = [f"{r['setup']} {r['nodes']}n x{r['actors']}" + (f" r{r['repeat']}" if r["repeat"] else "")
+                  for r in ok]
         xs = range(len(ok))
-        ax.bar([x - 0.2 for x in xs], [r["items_per_s"] for r in ok], width=0.4, label="items/s (execution)", color="#4472c4")
+        ax.bar([x - 0.2 for x in xs], [r["items_per_s"] for r in ok], width=0.4, label="items/s (execution)",
+               color="#4472c4")
         ax.bar([x + 0.2 for x in xs], [r["steady_items_per_s"] or 0 for r in ok], width=0.4, label="items/s (steady)",
                color="#ed7d31")
         ax.set_xticks(list(xs), labels, rotation=20, ha="right", fontsize=8)
@@ -99,8 +101,8 @@ def print_tables(split: dict | None, runs: list[dict]) -> None:
     if runs:
         print()
         print(table([{**r, "skipped": (r.get("skipped") or r.get("error") or "")[:60]} for r in runs],
-                    ["setup", "nodes", "node_cpus", "cpus", "actors", "gen_actors", "mt_actors", "actor_nodes", "repeat",
-                     "gen_tasks", "mt_tasks", "gen_concurrency", "mt_concurrency",
+                    ["setup", "nodes", "node_cpus", "cpus", "actors", "gen_actors", "mt_actors", "actor_nodes",
+                     "repeat", "gen_tasks", "mt_tasks", "gen_concurrency", "mt_concurrency",
                      "execution_s", "startup_s", "steady_s",
                      "items_per_s", "rows_out_per_s", "steady_items_per_s", "skipped"]))
 
@@ -114,8 +116,8 @@ def last_line(name: str, split: dict | None, runs: list[dict]) -> dict:
         ts = split["detail"].get("transfer-set")
         if ts:
             last["transfer_set"] = {k: ts[k] for k in ("execution_s", "startup_s", "steady_s")}
-    keys = ("setup", "nodes", "actors", "gen_actors", "mt_actors", "actor_nodes", "gen_tasks", "mt_tasks", "mt_concurrency",
-            "execution_s", "items_per_s",
+    keys = ("setup", "nodes", "actors", "gen_actors", "mt_actors", "actor_nodes", "gen_tasks", "mt_tasks",
+            "mt_concurrency", "execution_s", "items_per_s",
             "rows_out_per_s", "steady_items_per_s", "skipped", "error")
     last["scaling"] = [{k: r.get(k) for k in keys if r.get(k) is not None}
                        for r in runs]

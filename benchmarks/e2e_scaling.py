@@ -109,7 +109,8 @@ def fits(a: int, cfg, cpus_per_node: float, nodes: int) -> str | None:
     biggest = max(cfg.generate.pool.num_cpus, cfg.translate.pool.num_cpus)
     if need > nodes * cpus_per_node or biggest > cpus_per_node:
         return (f"does not fit: {a} generation + {a} translation actors and the fixed pools need {need:g} logical CPUs "
-                f"(with {TASK_HEADROOM_CPUS:g} for tasks), {nodes} node(s) x {cpus_per_node:g} have {nodes * cpus_per_node:g}")
+                f"(with {TASK_HEADROOM_CPUS:g} for tasks), {nodes} node(s) x {cpus_per_node:g} "
+                f"have {nodes * cpus_per_node:g}")
     return None
 
 
@@ -174,9 +175,9 @@ def scaling(args, root: str) -> list[dict]:
                 runs.append({**row, "skipped": why})
                 print(f"[e2e] {mode} nodes={nodes} actors={a}: {why}", file=sys.stderr)
                 continue
-            spec = dict(mode=mode, nodes=nodes, node_cpus=args.node_cpus, cpus=row["cpus"], actors=a, limit=args.scale_limit,
-                        out=os.path.join(root, f"scale-{mode}-n{nodes}-a{a}-r{rep}"), override=args.override,
-                        target_block_kib=args.target_block_kib)
+            spec = dict(mode=mode, nodes=nodes, node_cpus=args.node_cpus, cpus=row["cpus"], actors=a,
+                        limit=args.scale_limit, out=os.path.join(root, f"scale-{mode}-n{nodes}-a{a}-r{rep}"),
+                        override=args.override, target_block_kib=args.target_block_kib)
             print(f"[e2e] running {mode} nodes={nodes} actors={a} repeat={rep}", file=sys.stderr, flush=True)
             res = spawn(spec, isolate=isolate, timeout_s=args.scenario_timeout)
             if "error" in res:
@@ -191,11 +192,14 @@ def scaling(args, root: str) -> list[dict]:
             ops = res.get("operators") or []
             gen_op = next((o for o in ops if "Generator" in o["name"]), {})
             mt_op = next((o for o in ops if "Translator" in o["name"]), {})
-            runs.append({**row, "isolated": isolate, **res, "gen_actors": gen.get("count"), "mt_actors": mt.get("count"),
+            runs.append({**row, "isolated": isolate, **res, "gen_actors": gen.get("count"),
+                         "mt_actors": mt.get("count"),
                          # tasks each pool got, and busy task-seconds / span: how many of its actors worked at once
                          "gen_tasks": gen_op.get("tasks"), "mt_tasks": mt_op.get("tasks"),
-                         "gen_concurrency": round(gen_op["task_wall_s"] / gen_op["span_s"], 2) if gen_op.get("span_s") else None,
-                         "mt_concurrency": round(mt_op["task_wall_s"] / mt_op["span_s"], 2) if mt_op.get("span_s") else None,
+                         "gen_concurrency": (round(gen_op["task_wall_s"] / gen_op["span_s"], 2)
+                                             if gen_op.get("span_s") else None),
+                         "mt_concurrency": (round(mt_op["task_wall_s"] / mt_op["span_s"], 2)
+                                            if mt_op.get("span_s") else None),
                          "actor_nodes": (res.get("actor_placement") or {}).get("nodes"),
                          "items_per_s": round(items / exec_s, 3) if exec_s else None,
                          "rows_out_per_s": round((res["rows"]["rows_written"] or 0) / exec_s, 3) if exec_s else None,

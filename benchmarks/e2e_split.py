@@ -58,7 +58,8 @@ def setup_record(cfg) -> dict:
     mt_path = resolve_translation_model(t.model) if t.backend != "llm" else gen_path
     train_path = resolve_model(tr.model) if tr.model else gen_path
     return {
-        "generate": {"engine": g.engine, "model": g.model, "params": params(gen_path), "dtype": g.dtype + " (fp32 on CPU)",
+        "generate": {"engine": g.engine, "model": g.model, "params": params(gen_path),
+                     "dtype": g.dtype + " (fp32 on CPU)",
                      "max_new_tokens": g.max_new_tokens, "batch_size": g.pool.batch_size,
                      "actors": [g.pool.min_actors, g.pool.max_actors], "cpus_per_actor": g.pool.num_cpus,
                      "torch_threads_per_actor": max(1, int(g.pool.num_cpus))},
@@ -71,7 +72,8 @@ def setup_record(cfg) -> dict:
                                    "code_switch_actors": cs.max_actors, "code_switch_batch_size": cs.batch_size},
         "train": {"model": tr.model or g.model, "params": params(train_path), "workers": tr.num_workers,
                   "micro_batch_size": tr.micro_batch_size, "grad_accum": tr.grad_accum, "epochs": tr.epochs,
-                  "max_length": tr.max_length, "zero_stage": tr.zero_stage, "precision": tr.precision + " (fp32 on CPU)"},
+                  "max_length": tr.max_length, "zero_stage": tr.zero_stage,
+                  "precision": tr.precision + " (fp32 on CPU)"},
         "eval": {"tasks": list(ev.tasks), "limit": ev.limit, "engine": ev.engine, "batch_size": ev.pool.batch_size,
                  "actors": [ev.pool.min_actors, ev.pool.max_actors], "max_new_tokens": ev.max_new_tokens},
         "ray_num_cpus": cfg.ray.num_cpus,
@@ -100,7 +102,8 @@ def transfer_set_split(manifest: dict, phase_s: float) -> dict:
         "startup_s": round(startup, 3) if startup is not None else None,
         "steady_s": round(exec_s - startup, 3) if startup is not None else None,
         "operators": ops,
-        "rows": {k: manifest.get(k) for k in ("rows_in", "rows_out", "rows_rejected", "rows_written", "rejects_written")}
+        "rows": {k: manifest.get(k)
+                 for k in ("rows_in", "rows_out", "rows_rejected", "rows_written", "rejects_written")}
                 | {"parallel_rows": sum(int(subsets.get(t, 0)) for t in PARALLEL_TASKS), "subsets": subsets},
     }
 

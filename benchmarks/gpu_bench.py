@@ -42,7 +42,8 @@ def parse(argv=None) -> argparse.Namespace:
     ap.add_argument("--train-fallback", default="--micro 4 --activation-checkpointing",
                     help="gpu_train.py arguments for one retry when the first training run fails (e.g. out of memory)")
     ap.add_argument("--train-variants", default="--zero-stage 2",
-                    help="';'-separated gpu_train.py argument sets run after the ZeRO-3 run, for comparison ('' for none)")
+                    help="';'-separated gpu_train.py argument sets run after the ZeRO-3 run, "
+                         "for comparison ('' for none)")
     ap.add_argument("--part-timeout", type=int, default=240, help="seconds per part")
     return ap.parse_args(argv)
 
@@ -88,33 +89,42 @@ def main(argv=None) -> dict:
     parts = [p.strip() for p in args.parts.split(",") if p.strip()]
     runs = []
     if "generate" in parts:
-        gen = (["--model", "random:tiny", "--rows", "24", "--batch-sizes", "8", "--max-new-tokens", "8", "--num-cpus", "2"]
+        gen = (["--model", "random:tiny", "--rows", "24", "--batch-sizes", "8", "--max-new-tokens", "8",
+                "--num-cpus", "2"]
                if args.tiny else
-               ["--model", "random:1b", "--batches", "16", "--batch-sizes", "32,128", "--max-new-tokens", "32", "--direct-repeat"])
+               ["--model", "random:1b", "--batches", "16", "--batch-sizes", "32,128", "--max-new-tokens", "32",
+                "--direct-repeat"])
         gen += ["--engine", "hf", "--actors", "1", "--tag", "cpu_tiny" if args.tiny else "gpu"]
-        runs.append(run_part("generate", [py, os.path.join(HERE, "bench_generate.py"), *gen, *shlex.split(args.gen_args)],
+        runs.append(run_part("generate",
+                             [py, os.path.join(HERE, "bench_generate.py"), *gen, *shlex.split(args.gen_args)],
                              env, args.part_timeout, out))
     if "train" in parts:
         train = (["--cpu"] if args.cpu else []) + (["--tiny"] if args.tiny else []) + shlex.split(args.train_args)
         runs.append(run_part("train", [py, os.path.join(HERE, "gpu_train.py"), *train], env, args.part_timeout, out))
         if runs[-1]["rc"] not in (0, "timeout") and args.train_fallback and not args.tiny:
-            runs.append(run_part("train_fallback", [py, os.path.join(HERE, "gpu_train.py"), *train, *shlex.split(args.train_fallback)],
+            runs.append(run_part("train_fallback",
+                                 [py, os.path.join(HERE, "gpu_train.py"), *train, *shlex.split(args.train_fallback)],
                                  env, args.part_timeout, out))
         for i, variant in enumerate(v for v in args.train_variants.split(";") if v.strip()):
-            runs.append(run_part(f"train_variant{i + 1}", [py, os.path.join(HERE, "gpu_train.py"), *train, *shlex.split(variant),
-                                                         "--no-save"], env, args.part_timeout, out))
+            runs.append(run_part(f"train_variant{i + 1}",
+                                 [py, os.path.join(HERE, "gpu_train.py"), *train, *shlex.split(variant), "--no-save"],
+                                 env, args.part_timeout, out))
 
     rows = []
     for r in runs:
         res = r["result"] or {}
         if r["part"] == "generate":
             for x in res.get("results", []):
-                rows.append({"part": "generate", "what": f"{x['side']} bs{x['batch_size']}" + (f" x{x['actors']}" if x["actors"] else ""),
-                             "rows_per_s": x["rows_per_s"], "tokens_per_s": x["tokens_per_s"], "ratio": x.get("ratio_vs_direct", "")})
+                rows.append({"part": "generate",
+                             "what": f"{x['side']} bs{x['batch_size']}" + (f" x{x['actors']}" if x["actors"] else ""),
+                             "rows_per_s": x["rows_per_s"], "tokens_per_s": x["tokens_per_s"],
+                             "ratio": x.get("ratio_vs_direct", "")})
         elif res:  # train or train_fallback
-            rows.append({"part": "train", "what": f"ZeRO-{res['zero_stage']} {res['precision']} {res['params'] / 1e6:.0f}M "
-                                                  f"seq {res['seq']} micro {res['micro']}",
-                         "tokens_per_s": res["tokens_per_s_per_gpu"], "mfu": res["mfu"], "mem_gib": res["max_memory_gib"]})
+            rows.append({"part": "train",
+                         "what": f"ZeRO-{res['zero_stage']} {res['precision']} {res['params'] / 1e6:.0f}M "
+                                 f"seq {res['seq']} micro {res['micro']}",
+                         "tokens_per_s": res["tokens_per_s_per_gpu"], "mfu": res["mfu"],
+                         "mem_gib": res["max_memory_gib"]})
         if r["rc"] != 0:
             rows.append({"part": r["part"], "what": f"FAILED rc={r['rc']} after {r['wall_s']} s (see {r['part']}.log)"})
     from benchmarks.common import machine, table
@@ -126,7 +136,8 @@ def main(argv=None) -> dict:
     summary = {"benchmark": "gpu", "ok": ok, "parts": runs, "machine": machine()}
     with open(os.path.join(out, "gpu_summary.json"), "w") as fh:
         json.dump(summary, fh, indent=2)
-    print(json.dumps({k: summary[k] for k in ("benchmark", "ok")} | {"parts": [{k: r[k] for k in ("part", "rc", "wall_s")} for r in runs]}))
+    print(json.dumps({k: summary[k] for k in ("benchmark", "ok")}
+                     | {"parts": [{k: r[k] for k in ("part", "rc", "wall_s")} for r in runs]}))
     return summary
 
 

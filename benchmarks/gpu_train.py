@@ -156,8 +156,9 @@ def main(argv=None) -> dict:
         peak = next((v for k, v in PEAK_TFLOPS.items() if k in name), None)
     mfu = (tps * flops_per_token / (peak * 1e12 * world)) if (peak and on_gpu) else None
     result = dict(
-        device=name or "cpu", world_size=world, flops_per_token=flops_per_token, zero_stage=args.zero_stage, precision=train.precision if on_gpu
-        else "fp32", params=n_params, seq=args.seq, micro=args.micro, accum=args.accum, steps=args.steps,
+        device=name or "cpu", world_size=world, flops_per_token=flops_per_token, zero_stage=args.zero_stage,
+        precision=train.precision if on_gpu else "fp32", params=n_params, seq=args.seq, micro=args.micro,
+        accum=args.accum, steps=args.steps,
         activation_checkpointing=args.activation_checkpointing, seconds=round(seconds, 3), tokens=tokens,
         tokens_per_s=round(tps, 1), tokens_per_s_per_gpu=round(tps / world, 1),
         tflops_per_gpu=round(tps * flops_per_token / world / 1e12, 2), mfu=None if mfu is None else round(mfu, 4),

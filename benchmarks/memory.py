@@ -17,7 +17,8 @@ def _smaps_rollup(pid: int) -> dict | None:
             fields = dict(line.split()[:2] for line in fh if line.endswith("kB\n"))
     except OSError:
         return None
-    return {k[:-1]: int(v) * 1024 for k, v in fields.items() if k in ("Rss:", "Pss:", "Pss_Anon:", "Pss_File:", "Pss_Shmem:")}
+    return {k[:-1]: int(v) * 1024 for k, v in fields.items()
+            if k in ("Rss:", "Pss:", "Pss_Anon:", "Pss_File:", "Pss_Shmem:")}
 
 
 def _object_store_used():
@@ -72,7 +73,8 @@ class PeakMemory:
         mb = 2**20
         p = self.peak
         if (private + store) / mb > p["peak_mb"]:
-            p["peak_mb"], p["object_store_mb_at_peak"], p["processes_at_peak"] = (private + store) / mb, store / mb, len(procs)
+            p["peak_mb"], p["object_store_mb_at_peak"], p["processes_at_peak"] = (
+                (private + store) / mb, store / mb, len(procs))
         p["peak_rss_mb"] = max(p["peak_rss_mb"], rss / mb)
         p["peak_pss_mb"] = max(p["peak_pss_mb"], pss / mb)
         p["peak_object_store_mb"] = max(p["peak_object_store_mb"], store / mb)

@@ -23,16 +23,21 @@ VOCAB = 8000  # upper bound: the demo corpus runs out of merges a little before 
 
 SHAPES = {
     # name: Llama trunk (hidden, MLP, layers, heads, kv heads); vocabulary = the tokenizer's
-    "tiny": dict(hidden_size=64, intermediate_size=192, num_hidden_layers=2, num_attention_heads=1, num_key_value_heads=1),
-    "30m": dict(hidden_size=512, intermediate_size=1536, num_hidden_layers=8, num_attention_heads=8, num_key_value_heads=4),
-    "100m": dict(hidden_size=768, intermediate_size=2048, num_hidden_layers=12, num_attention_heads=12, num_key_value_heads=4),
+    "tiny": dict(hidden_size=64, intermediate_size=192, num_hidden_layers=2, num_attention_heads=1,
+                 num_key_value_heads=1),
+    "30m": dict(hidden_size=512, intermediate_size=1536, num_hidden_layers=8, num_attention_heads=8,
+                num_key_value_heads=4),
+    "100m": dict(hidden_size=768, intermediate_size=2048, num_hidden_layers=12, num_attention_heads=12,
+                 num_key_value_heads=4),
     # Llama-3.2-1B's trunk
-    "1b": dict(hidden_size=2048, intermediate_size=8192, num_hidden_layers=16, num_attention_heads=32, num_key_value_heads=8),
+    "1b": dict(hidden_size=2048, intermediate_size=8192, num_hidden_layers=16, num_attention_heads=32,
+               num_key_value_heads=8),
 }
 
 
 def cache_dir() -> str:
-    return os.environ.get("SDRRL_BENCH_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "sdrrl-ray", "bench-models")
+    return os.environ.get("SDRRL_BENCH_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "sdrrl-ray",
+                                                               "bench-models")
 
 
 def tokenizer():
@@ -47,7 +52,8 @@ def random_llama(name: str, folder: Optional[str] = None, dtype: str = "float32"
     if name not in SHAPES:
         raise SystemExit(f"unknown model shape {name!r}; choose one of {', '.join(SHAPES)}")
     folder = folder or os.path.join(cache_dir(), f"llama-{name}-{dtype}")
-    if os.path.exists(os.path.join(folder, "model.safetensors")) or os.path.exists(os.path.join(folder, "model.safetensors.index.json")):
+    if (os.path.exists(os.path.join(folder, "model.safetensors"))
+            or os.path.exists(os.path.join(folder, "model.safetensors.index.json"))):
         return folder
     import torch
     from transformers import GenerationConfig, LlamaConfig, LlamaForCausalLM
@@ -90,8 +96,8 @@ def describe(folder: str) -> dict:
                     sl = f.get_slice(k)
                     n += int(np.prod(sl.get_shape()))
                     dtypes.add(str(sl.get_dtype()))
-    return {"params": n, "stored_dtype": ",".join(sorted(dtypes)), "hidden": cfg.hidden_size, "layers": cfg.num_hidden_layers,
-            "vocab": cfg.vocab_size}
+    return {"params": n, "stored_dtype": ",".join(sorted(dtypes)), "hidden": cfg.hidden_size,
+            "layers": cfg.num_hidden_layers, "vocab": cfg.vocab_size}
 
 
 if __name__ == "__main__":

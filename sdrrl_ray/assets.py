@@ -44,7 +44,8 @@ def resolve_model(spec: str, what: str = "generate.model") -> str:
         return spec  # hub id or remote URL: the loader resolves it
     path = os.path.abspath(os.path.expanduser(spec))
     if not os.path.isdir(path) or not os.path.exists(os.path.join(path, "config.json")):
-        raise UserError(f"{what}={spec}: no model folder with a config.json there; point it at a Hugging Face model folder")
+        raise UserError(f"{what}={spec}: no model folder with a config.json there; "
+                        "point it at a Hugging Face model folder")
     return path
 
 

@@ -72,6 +72,27 @@ def ray_local():
 
 
 @pytest.fixture(scope="session")
+def tiny_lm(tmp_path_factory) -> str:
+    """A random-init Llama with the demo's tokenizer (trained in a second with ``tokenizers``): the
+    demo LM's architecture, untrained. For tests that need a real tokenizer and model, not the demo
+    model's outputs."""
+    import torch
+
+    from sdrrl_ray.demo.build import tokenizer_texts
+    from sdrrl_ray.demo.hparams import Hyperparameters
+    from sdrrl_ray.demo.tokenizer import train_tokenizer
+    from sdrrl_ray.demo.train import make_model
+
+    hp = Hyperparameters()
+    folder = tmp_path_factory.mktemp("tiny_lm")
+    torch.manual_seed(0)
+    tokenizer = train_tokenizer(tokenizer_texts(), hp.vocab_size)
+    make_model(tokenizer, hp).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return str(folder)
+
+
+@pytest.fixture(scope="session")
 def demo_model() -> str:
     from sdrrl_ray.assets import resolve_model
 

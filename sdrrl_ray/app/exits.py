@@ -31,7 +31,8 @@ def run_mapped(fn: Callable[[], object], prog: str) -> int:
     except SystemExit as exc:
         return int(exc.code or 0) if not isinstance(exc.code, str) else 1
     except KeyboardInterrupt:
-        print(f"{prog}: interrupted; run the same command again to resume where it stopped", file=sys.stderr, flush=True)
+        print(f"{prog}: interrupted; run the same command again to resume where it stopped", file=sys.stderr,
+              flush=True)
         return INTERRUPTED
     except Exception as exc:  # noqa: BLE001 - the one place that maps errors to exit codes
         err = user_error(exc)

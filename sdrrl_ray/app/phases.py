@@ -86,7 +86,8 @@ def parse_phases(value) -> tuple[str, ...]:
     if isinstance(value, str):
         value = yaml.safe_load(value) if value.strip().startswith("[") else value.split(",")
     if not isinstance(value, (list, tuple)) or not value:
-        raise UserError(f"phases={value!r} must name at least one of {', '.join(ALL_PHASES)} (example: phases=[transfer-set])")
+        raise UserError(f"phases={value!r} must name at least one of {', '.join(ALL_PHASES)} "
+                        "(example: phases=[transfer-set])")
     phases = tuple(canonical(p) for p in value if str(p).strip())
     unknown = [p for p in phases if p not in PHASES]
     if unknown:

@@ -17,7 +17,6 @@ from typing import Optional
 
 from sdrrl_ray.codeswitch.lexicon import Lexicon
 
-
 # Scripts written without spaces between words (segmented by longest match).
 _UNSPACED_RANGES = (
     (0x0E00, 0x0E7F),  # Thai

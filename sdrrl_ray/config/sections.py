@@ -195,9 +195,11 @@ class TrainConfig:
     # --- added with the training subpackage (sdrrl_ray/train) ---
     max_grad_norm: float = 1.0  # gradient clipping on the whole accumulated gradient (0 = off)
     export_dtype: str = "auto"  # auto: bf16 when trained in bf16, else fp32 (CPU); or bf16 | fp16 | fp32
-    report_interval_s: float = 2.0  # metric-only ray.train.report at most this often (Ray consumes ~1 report/2 s); every step goes to train_log.jsonl
+    # metric-only ray.train.report at most this often (Ray consumes ~1 report/2 s); every step goes to train_log.jsonl
+    report_interval_s: float = 2.0
     resume_from: str = ""  # explicit checkpoint folder to start from; empty = the run's own latest checkpoint, if any
-    tokenize_pool: ActorPoolConfig = field(default_factory=lambda: ActorPoolConfig(batch_size=256))  # Ray Data tokenization stage
+    # Ray Data tokenization stage
+    tokenize_pool: ActorPoolConfig = field(default_factory=lambda: ActorPoolConfig(batch_size=256))
 
     def __post_init__(self):
         _one_of("train.loss_weighting", self.loss_weighting, ("eq6", "mean"))
@@ -227,7 +229,8 @@ class EvalConfig:
     flores_split: str = "devtest"  # dev | devtest (flores200_dataset/<split>/<code>.<split>)
     split: str = "test"  # XL-Sum and NER file split (<name>_<split>.jsonl, <lang>/<split>)
     bleu_tokenize: str = "flores200"  # paper signature tok:flores200 (sacreBLEU SentencePiece model)
-    bleu_fallback: str = "auto"  # tokenizer when the flores200 model is unavailable; auto: char for unspaced scripts, else 13a
+    # tokenizer when the flores200 model is unavailable; auto: char for unspaced scripts, else 13a
+    bleu_fallback: str = "auto"
     bleu_download: bool = True  # let sacreBLEU fetch the flores200 model when it is missing (needs network)
     contamination: bool = True  # flag eval items that overlap OUT/transfer_set and data.path
     contamination_ngram: int = 13  # word n-gram length (GPT-3 / lm-eval-harness decontamination)
@@ -251,10 +254,12 @@ class EvalConfig:
             raise ConfigError([f"eval.temperature={self.temperature} must be >= 0 (0 = greedy)"])
         bad_tasks = [t for t in (*self.task_max_new_tokens, *self.prompts) if t not in allowed]
         if bad_tasks:
-            raise ConfigError([f"eval.task_max_new_tokens/eval.prompts name unknown tasks {bad_tasks}; choose from {list(allowed)}"])
+            raise ConfigError([f"eval.task_max_new_tokens/eval.prompts name unknown tasks {bad_tasks}; "
+                               f"choose from {list(allowed)}"])
         not_text = [t for t, v in self.prompts.items() if not isinstance(v, str)]
         if not_text:
-            raise ConfigError([f"eval.prompts for {not_text} must be strings (quote templates that contain ': ' or braces)"])
+            raise ConfigError([f"eval.prompts for {not_text} must be strings "
+                               "(quote templates that contain ': ' or braces)"])
 
 
 @dataclass(frozen=True)

@@ -81,7 +81,8 @@ def heldout_pairs(lang: str) -> list[tuple[str, str]]:
 
 def demo_nllb_path(cache_dir: Optional[str] = None) -> str:
     """Folder of the tiny NLLB-style model (en->ja, en->th), built on first use."""
-    return _cached("demo-nllb-", _key("nllb", NLLB_HP, NLLB_TARGETS), lambda folder: _build_nllb(folder, NLLB_HP), cache_dir)
+    return _cached("demo-nllb-", _key("nllb", NLLB_HP, NLLB_TARGETS), lambda folder: _build_nllb(folder, NLLB_HP),
+                   cache_dir)
 
 
 def demo_marian_path(src: str = "en", tgt: str = "ja", cache_dir: Optional[str] = None) -> str:
@@ -206,7 +207,8 @@ def _build_marian(folder: str, hp: MTHyperparameters, src: str, tgt: str) -> dic
     start = time.perf_counter()
     pairs = training_pairs(tgt)
     # unigram models per side; the target side keeps its characters as written (no NFKC: "？" stays)
-    for side, lines, norm in (("source", [p[0] for p in pairs], "nmt_nfkc"), ("target", [p[1] for p in pairs], "identity")):
+    for side, lines, norm in (("source", [p[0] for p in pairs], "nmt_nfkc"),
+                              ("target", [p[1] for p in pairs], "identity")):
         prefix = os.path.join(folder, side)
         spm.SentencePieceTrainer.train(
             sentence_iterator=iter(lines), model_prefix=prefix, vocab_size=hp.vocab_size, hard_vocab_limit=False,
@@ -338,7 +340,8 @@ def _report(kind, hp, model, vocab_size, n_examples, final_loss, train_seconds, 
         "train_seconds": round(train_seconds, 1),
         "build_seconds": round(time.perf_counter() - start, 1),
         "heldout_script_correct": rates,
-        "versions": {"torch": torch.__version__, "transformers": transformers.__version__, "ctranslate2": ctranslate2.__version__},
+        "versions": {"torch": torch.__version__, "transformers": transformers.__version__,
+                     "ctranslate2": ctranslate2.__version__},
     }
 
 

@@ -24,7 +24,6 @@ from sdrrl_ray.ingest import records
 from sdrrl_ray.prompts import render_example
 
 
-
 class Example(NamedTuple):
     lang: str
     question: str

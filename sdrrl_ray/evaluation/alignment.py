@@ -29,7 +29,8 @@ def load(data_dir: str, unit: Unit, ctx: Context) -> list[dict]:
     split = ctx.eval.flores_split
     xs, ens = flores.sentences(data_dir, unit.lang, split), flores.sentences(data_dir, ENGLISH, split)
     if len(xs) != len(ens):
-        raise common.MissingData(f"{NAME}: {unit.lang} and en {split} files are not parallel ({len(xs)} vs {len(ens)} lines)")
+        raise common.MissingData(f"{NAME}: {unit.lang} and en {split} files are not parallel "
+                                 f"({len(xs)} vs {len(ens)} lines)")
     return [dict(item_id=str(i + 1), x=x, en=e) for i, (x, e) in enumerate(zip(xs, ens)) if x.strip() and e.strip()]
 
 
@@ -44,7 +45,8 @@ def requests(items: list[dict], shots: list[dict], unit: Unit, ctx: Context) -> 
 def vectors(items: list[dict], preds: dict) -> tuple[np.ndarray, np.ndarray, list[str]]:
     xs, ens, ids = [], [], []
     for it in items:
-        x, e = (preds.get(f"{it['item_id']}#x") or {}).get("vector"), (preds.get(f"{it['item_id']}#en") or {}).get("vector")
+        x, e = ((preds.get(f"{it['item_id']}#x") or {}).get("vector"),
+                (preds.get(f"{it['item_id']}#en") or {}).get("vector"))
         if x is None or e is None or len(x) == 0 or len(x) != len(e):
             continue
         xs.append(np.asarray(x, dtype=np.float64))

@@ -43,7 +43,8 @@ def units(targets: list[str]) -> list[Unit]:
 
 def candidates(data_dir: str, code: str) -> list[str]:
     root = common.join(data_dir, NAME)
-    return [common.join(root, f"{code}.jsonl"), common.join(root, "Belebele", f"{code}.jsonl"), common.join(root, f"{code}.json")]
+    return [common.join(root, f"{code}.jsonl"), common.join(root, "Belebele", f"{code}.jsonl"),
+            common.join(root, f"{code}.json")]
 
 
 def load(data_dir: str, unit: Unit, ctx: Context) -> list[dict]:
@@ -54,9 +55,11 @@ def load(data_dir: str, unit: Unit, ctx: Context) -> list[dict]:
         try:
             answer = int(str(rec["correct_answer_num"]).strip())
             options = [common.as_text(rec[f"mc_answer{k}"]) for k in range(1, 5)]
-            fields = dict(rec, flores_passage=common.as_text(rec["flores_passage"]), question=common.as_text(rec["question"]))
+            fields = dict(rec, flores_passage=common.as_text(rec["flores_passage"]),
+                          question=common.as_text(rec["question"]))
         except (KeyError, ValueError) as exc:
-            raise common.MissingData(f"{NAME}: {path} record {i + 1} lacks a field of the released format ({exc})") from None
+            raise common.MissingData(
+                f"{NAME}: {path} record {i + 1} lacks a field of the released format ({exc})") from None
         if answer not in (1, 2, 3, 4):
             raise common.MissingData(f"{NAME}: {path} record {i + 1} has correct_answer_num={answer!r}")
         item_id = f"{rec.get('question_number', i)}@{rec.get('link', i)}"
@@ -77,11 +80,13 @@ def requests(items: list[dict], shots: list[dict], unit: Unit, ctx: Context) -> 
         prefix = common.with_shots(prefix, shot_texts)
         for mode in _modes(ctx):
             if mode == "loglik":
-                out.append(common.request(f"{item['item_id']}#loglik", "loglik", prefix=prefix, body=body, suffix=suffix,
-                                          options=list(LETTERS)))
+                out.append(common.request(f"{item['item_id']}#loglik", "loglik", prefix=prefix, body=body,
+                                          suffix=suffix, options=list(LETTERS)))
             else:
-                out.append(common.request(f"{item['item_id']}#generate", "generate", prefix=prefix, body=body, suffix=suffix,
-                                          max_new_tokens=ctx.max_new_tokens(NAME, min(GENERATE_TOKENS, ctx.eval.max_new_tokens))))
+                out.append(common.request(f"{item['item_id']}#generate", "generate", prefix=prefix, body=body,
+                                          suffix=suffix,
+                                          max_new_tokens=ctx.max_new_tokens(
+                                              NAME, min(GENERATE_TOKENS, ctx.eval.max_new_tokens))))
     return out
 
 

@@ -182,7 +182,8 @@ def with_shots(prefix: str, shots: list[str]) -> str:
 
 
 def take(items: list[dict], shots: int, limit: Optional[int]) -> tuple[list[dict], list[dict]]:
-    """(shot examples, evaluated items): the first ``shots`` items are examples, the rest (up to ``limit``) are scored."""
+    """(shot examples, evaluated items): the first ``shots`` items are examples, the rest (up to ``limit``)
+    are scored."""
     pool, rest = items[:shots], items[shots:]
     if limit is not None:
         rest = rest[:limit]

@@ -149,7 +149,8 @@ def check(cfg, items_by_unit: dict, out_dir: Optional[str] = None) -> dict:
         u["flagged"] += 1
         u["exact"] += entry["exact"]
         u["ngram"] += entry["ngram"]
-        u["items"].append({"item_id": item_id, "exact": entry["exact"], "ngram": entry["ngram"], "sources": sorted(entry["sources"])})
+        u["items"].append({"item_id": item_id, "exact": entry["exact"], "ngram": entry["ngram"],
+                           "sources": sorted(entry["sources"])})
     totals = {f"{t}/{u}": len(items) for (t, u), items in items_by_unit.items()}
     for key, u in by_unit.items():
         u["of"] = totals.get(key, 0)

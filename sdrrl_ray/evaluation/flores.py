@@ -54,7 +54,8 @@ def load(data_dir: str, unit: Unit, ctx: Context) -> list[dict]:
     src_lines, tgt_lines = sentences(data_dir, src, split), sentences(data_dir, tgt, split)
     if len(src_lines) != len(tgt_lines):
         raise common.MissingData(
-            f"{NAME}: {src} and {tgt} {split} files have {len(src_lines)} and {len(tgt_lines)} lines; they must be parallel"
+            f"{NAME}: {src} and {tgt} {split} files have {len(src_lines)} and {len(tgt_lines)} lines; "
+            "they must be parallel"
         )
     return [
         dict(item_id=str(i + 1), source=s, reference=r)
@@ -69,7 +70,8 @@ def _fields(unit: Unit, sentence: str) -> dict:
 
 def requests(items: list[dict], shots: list[dict], unit: Unit, ctx: Context) -> list[dict]:
     template = ctx.template(NAME, DEFAULT_TEMPLATE)
-    shot_texts = [common.split_template(template, _fields(unit, s["source"]), None)[0] + "\n" + s["reference"] for s in shots]
+    shot_texts = [common.split_template(template, _fields(unit, s["source"]), None)[0] + "\n" + s["reference"]
+                  for s in shots]
     out = []
     for item in items:
         prefix, body, suffix = common.split_template(template, _fields(unit, item["source"]), BODY_FIELD)

@@ -83,7 +83,8 @@ class HFScorer:
         if num_threads:
             torch.set_num_threads(num_threads)
         device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-        torch_dtype = (torch.bfloat16 if device.type == "cuda" else torch.float32) if dtype == "auto" else getattr(torch, dtype)
+        torch_dtype = ((torch.bfloat16 if device.type == "cuda" else torch.float32) if dtype == "auto"
+                       else getattr(torch, dtype))
         tok = AutoTokenizer.from_pretrained(model_path, trust_remote_code=trust_remote_code)
         kwargs = {k: v for k, v in (engine_kwargs or {}).items() if k in ("revision", "attn_implementation")}
         model = AutoModelForCausalLM.from_pretrained(
@@ -105,7 +106,8 @@ class HFScorer:
     def loglik(self, prompt_ids: list[list[int]], option_ids: list[list[list[int]]]) -> list[list[float]]:
         """Per prompt, the summed log-probability of each option's tokens following it."""
         torch = self._torch
-        flat = [(i, k, p + o, len(p), len(o)) for i, (p, opts) in enumerate(zip(prompt_ids, option_ids)) for k, o in enumerate(opts)]
+        flat = [(i, k, p + o, len(p), len(o))
+                for i, (p, opts) in enumerate(zip(prompt_ids, option_ids)) for k, o in enumerate(opts)]
         out = [[0.0] * len(opts) for opts in option_ids]
         with torch.inference_mode():
             for start in range(0, len(flat), self.batch_size):
@@ -233,7 +235,8 @@ class EvalInference:
         return self.tokenizer.decode(ids), len(ids), True
 
     def _continuation(self, prompt: str, option: str) -> str:
-        if not prompts.has_chat_template(self.tokenizer) and prompt and not prompt[-1].isspace() and not option[:1].isspace():
+        if (not prompts.has_chat_template(self.tokenizer) and prompt and not prompt[-1].isspace()
+                and not option[:1].isspace()):
             return " " + option
         return option
 
@@ -252,7 +255,8 @@ class EvalInference:
         for max_new, rows in by_tokens.items():
             texts = []
             for i in rows:
-                prompt, n_tok, cut = self.fit(str(batch["prefix"][i]), str(batch["body"][i]), str(batch["suffix"][i]), self.budget(max_new))
+                prompt, n_tok, cut = self.fit(str(batch["prefix"][i]), str(batch["body"][i]), str(batch["suffix"][i]),
+                                              self.budget(max_new))
                 texts.append(prompt)
                 out["truncated"][i] = cut
             sampling = SamplingSettings(max_new_tokens=max_new, temperature=self.temperature, top_p=self.top_p)
@@ -269,7 +273,8 @@ class EvalInference:
             for i in ll_rows:
                 options = json.loads(batch["options"][i] or "[]")
                 longest = max((len(self._ids(o)) + 1 for o in options), default=1)
-                prompt, n_tok, cut = self.fit(str(batch["prefix"][i]), str(batch["body"][i]), str(batch["suffix"][i]), self.budget(longest))
+                prompt, n_tok, cut = self.fit(str(batch["prefix"][i]), str(batch["body"][i]), str(batch["suffix"][i]),
+                                              self.budget(longest))
                 prompt_ids.append(self._ids(prompt))
                 option_ids.append([self._ids(self._continuation(prompt, o)) for o in options])
                 out["truncated"][i] = cut
@@ -327,7 +332,8 @@ def run_inference(requests: list[dict], *, cfg, model_path: str, callable_cls: t
     for engine, job_kinds in passes(e.engine, kinds):
         rows = [r for r in requests if r["kind"] in job_kinds]
         rows.sort(key=lambda r: -len(r["prefix"]) - len(r["body"]) - len(r["suffix"]))  # similar lengths batch together
-        table = pa.Table.from_pylist([{f.name: r.get(f.name) for f in REQUEST_SCHEMA} for r in rows], schema=REQUEST_SCHEMA)
+        table = pa.Table.from_pylist([{f.name: r.get(f.name) for f in REQUEST_SCHEMA} for r in rows],
+                                     schema=REQUEST_SCHEMA)
         size = e.pool.batch_size
         ds = ray.data.from_arrow([table.slice(i, size) for i in range(0, table.num_rows, size)])  # one block per batch
         ds = ds.map_batches(

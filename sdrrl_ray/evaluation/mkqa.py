@@ -37,7 +37,8 @@ def find_file(data_dir: str) -> str:
     others = [p for p in common.list_files(root) if p.endswith((".jsonl", ".jsonl.gz"))]
     if len(others) == 1:
         return others[0]
-    raise common.MissingData(f"{NAME}: no mkqa.jsonl.gz in {root}" + (f" (several candidates: {others})" if others else ""))
+    raise common.MissingData(f"{NAME}: no mkqa.jsonl.gz in {root}"
+                             + (f" (several candidates: {others})" if others else ""))
 
 
 _CACHE: dict = {}
@@ -65,11 +66,13 @@ def load(data_dir: str, unit: Unit, ctx: Context) -> list[dict]:
 
 def requests(items: list[dict], shots: list[dict], unit: Unit, ctx: Context) -> list[dict]:
     template = ctx.template(NAME, DEFAULT_TEMPLATE)
-    shot_texts = [common.split_template(template, dict(question=s["question"]), None)[0] + "\n" + s["answers"][0] for s in shots]
+    shot_texts = [common.split_template(template, dict(question=s["question"]), None)[0] + "\n" + s["answers"][0]
+                  for s in shots]
     tokens = ctx.max_new_tokens(NAME, min(ANSWER_TOKENS, ctx.eval.max_new_tokens))
     return [
         common.request(it["item_id"], "generate",
-                       prefix=common.with_shots(common.split_template(template, dict(question=it["question"]), None)[0], shot_texts),
+                       prefix=common.with_shots(common.split_template(template, dict(question=it["question"]), None)[0],
+                                                shot_texts),
                        max_new_tokens=tokens)
         for it in items
     ]

@@ -31,7 +31,8 @@ DEFAULT_TEMPLATE = (
 )
 ANSWER_TOKENS = 64
 METRICS = (("f1", "entity F1"),)
-TYPE_ALIASES = {"PERSON": "PER", "LOCATION": "LOC", "ORGANIZATION": "ORG", "ORGANISATION": "ORG", "MISCELLANEOUS": "MISC"}
+TYPE_ALIASES = {"PERSON": "PER", "LOCATION": "LOC", "ORGANIZATION": "ORG", "ORGANISATION": "ORG",
+                "MISCELLANEOUS": "MISC"}
 
 
 def units(targets: list[str]) -> list[Unit]:
@@ -93,19 +94,22 @@ def format_entities(entities: list[tuple[str, str]]) -> str:
 
 def requests(items: list[dict], shots: list[dict], unit: Unit, ctx: Context) -> list[dict]:
     template = ctx.template(NAME, DEFAULT_TEMPLATE)
-    shot_texts = [common.split_template(template, dict(sentence=s["sentence"]), None)[0] + "\n" + format_entities(gold_entities(s))
+    shot_texts = [common.split_template(template, dict(sentence=s["sentence"]), None)[0] + "\n"
+                  + format_entities(gold_entities(s))
                   for s in shots]
     tokens = ctx.max_new_tokens(NAME, min(ANSWER_TOKENS, ctx.eval.max_new_tokens))
     return [
         common.request(it["item_id"], "generate",
-                       prefix=common.with_shots(common.split_template(template, dict(sentence=it["sentence"]), None)[0], shot_texts),
+                       prefix=common.with_shots(common.split_template(template, dict(sentence=it["sentence"]), None)[0],
+                                                shot_texts),
                        max_new_tokens=tokens)
         for it in items
     ]
 
 
 def parse_entities(text: str, types: set[str]) -> list[tuple[str, str]]:
-    """(type, entity text) pairs from an answer: lines ``TYPE: text`` / ``TYPE - text`` / ``[TYPE] text`` / ``text (TYPE)``."""
+    """(type, entity text) pairs from an answer: lines ``TYPE: text`` / ``TYPE - text`` / ``[TYPE] text`` /
+    ``text (TYPE)``."""
     out = []
     names = sorted(set(types) | set(TYPE_ALIASES), key=len, reverse=True)
     alt = "|".join(re.escape(n) for n in names)

@@ -76,7 +76,8 @@ def requests(items: list[dict], shots: list[dict], unit: Unit, ctx: Context) -> 
     template = ctx.template(NAME, DEFAULT_TEMPLATE)
     out = []
     for it in items:
-        prefix, body, suffix = common.split_template(template, dict(instruction=it["instruction"], input=it["input"]), BODY_FIELD)
+        prefix, body, suffix = common.split_template(template, dict(instruction=it["instruction"], input=it["input"]),
+                                                     BODY_FIELD)
         if not body.strip():
             prefix, suffix = prefix.rstrip(), suffix.strip()
         out.append(common.request(it["item_id"], "generate", prefix=prefix, body=body, suffix=suffix,

@@ -51,7 +51,8 @@ def plot(folder: str, rep: dict, vectors: Optional[dict]) -> list[str]:
         ax = fig.add_subplot(1, 1, 1)
         width = 0.8 / max(1, len(agg))
         for i, r in enumerate(agg):
-            ax.bar(np.arange(len(keys)) + i * width - 0.4 + width / 2, [r[k] or 0 for k in keys], width, label=r["model"])
+            ax.bar(np.arange(len(keys)) + i * width - 0.4 + width / 2, [r[k] or 0 for k in keys], width,
+                   label=r["model"])
         ax.set_xticks(np.arange(len(keys)))
         ax.set_xticklabels([AGGREGATE_TITLES[k] for k in keys])
         ax.set_title("Table 6 aggregates", fontsize=9)

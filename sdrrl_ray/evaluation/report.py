@@ -19,11 +19,11 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, Optional
 
 from sdrrl_ray import storage
-from sdrrl_ray.layout.paths import PLOTS, Out
 from sdrrl_ray.evaluation.common import AGGREGATE_PARTS, AGGREGATE_TITLES, ENGLISH_SIDE, TARGET, column_code, mean
 from sdrrl_ray.evaluation.metrics.aggregate import nlg
 from sdrrl_ray.evaluation.plots import plot
 from sdrrl_ray.evaluation.tasks import TASKS, TITLES
+from sdrrl_ray.layout.paths import PLOTS, Out
 
 SIDE_TITLES = {TARGET: "target language", ENGLISH_SIDE: "English"}
 FLORES_SIDES = {TARGET: "EN→X (target)", ENGLISH_SIDE: "X→EN (English)"}
@@ -65,7 +65,8 @@ def _title(task: str, label: str, side: str) -> str:
     return f"{TITLES[task]} {label}, {SIDE_TITLES[side]}"
 
 
-def build(cfg, entries, tasks, targets, results, info, contam, baseline, notes, *, seconds: float, data_dir: str) -> dict:
+def build(cfg, entries, tasks, targets, results, info, contam, baseline, notes, *, seconds: float,
+          data_dir: str) -> dict:
     names = list(dict.fromkeys([baseline] + [e.name for e in entries]))
     names = [n for n in names if any(e.name == n for e in entries)]
     value = {(r["model_key"], r["task"], r["unit"], r["metric"]): r["value"] for r in results}
@@ -98,7 +99,8 @@ def build(cfg, entries, tasks, targets, results, info, contam, baseline, notes, 
                         for t, v in r["values"].items()
                     }
                     # a model that covers fewer languages is compared on its own languages only
-                    common = [t for t, v in r["values"].items() if v is not None and base and base["values"][t] is not None]
+                    common = [t for t, v in r["values"].items()
+                              if v is not None and base and base["values"][t] is not None]
                     r["partial"] = any(v is None for v in r["values"].values()) and r["avg"] is not None
                     r["delta_avg"] = (mean([r["values"][t] for t in common]) - mean([base["values"][t] for t in common])
                                       if common else None)
@@ -221,7 +223,8 @@ def to_markdown(rep: dict) -> str:
         for r in t["rows"]:
             is_base = r["model"] == rep["baseline"]
             cells = [_fmt(r["values"][c], None if is_base else r["delta"][c], digits) for c in t["columns"]]
-            cells.append(_fmt(r["avg"], None if is_base else r["delta_avg"], digits) + ("*" if r.get("partial") else ""))
+            cells.append(_fmt(r["avg"], None if is_base else r["delta_avg"], digits)
+                         + ("*" if r.get("partial") else ""))
             out.append(f"| {r['model']} | " + " | ".join(cells) + " |")
     if any(r.get("partial") for t in rep["tables"] for r in t["rows"]):
         out += ["", "\\* average over the languages this model was evaluated on; its difference to the baseline is "
@@ -229,7 +232,8 @@ def to_markdown(rep: dict) -> str:
     out += ["", "## Scoring details", ""]
     b = rep["bleu"]
     if b["signatures"]:
-        out.append(f"- BLEU signatures: {'; '.join(f'`{s}`' for s in b['signatures'])} (paper: `{b['paper_signature']}`)")
+        out.append(f"- BLEU signatures: {'; '.join(f'`{s}`' for s in b['signatures'])} "
+                   f"(paper: `{b['paper_signature']}`)")
         out.append(f"- chrF++ signatures: {'; '.join(f'`{s}`' for s in b['chrf_signatures'])}")
     for note in b["notes"]:
         out.append(f"- BLEU fallback: {note}; such BLEU is not comparable with the paper's")
@@ -239,7 +243,8 @@ def to_markdown(rep: dict) -> str:
             f"{u['model']} {u['task']}/{u['unit']} {u['truncated_prompts']}/{u['n']}" for u in trunc))
     skipped = {(u["task"], u["unit"]): u["skipped"] for u in rep["units"] if u.get("skipped")}
     if skipped:
-        out.append("- items without ground truth, skipped: " + ", ".join(f"{t}/{u} {n}" for (t, u), n in sorted(skipped.items())))
+        out.append("- items without ground truth, skipped: "
+                   + ", ".join(f"{t}/{u} {n}" for (t, u), n in sorted(skipped.items())))
     unjudged = [u for u in rep["units"] if u.get("unjudged")]
     if unjudged:
         out.append("- off-target: responses without letters, not judged: " + ", ".join(

@@ -31,10 +31,10 @@ from sdrrl_ray import languages, storage
 from sdrrl_ray.assets import demo_eval_data_dir, resolve_model
 from sdrrl_ray.config import Config
 from sdrrl_ray.errors import UserError
-from sdrrl_ray.layout.paths import Out
 from sdrrl_ray.evaluation import common
 from sdrrl_ray.evaluation.common import ENGLISH, Context, MissingData, Unit
 from sdrrl_ray.evaluation.tasks import NO_SHOTS, ORDER, TASKS
+from sdrrl_ray.layout.paths import Out
 
 log = logging.getLogger("sdrrl_ray.eval")
 
@@ -97,7 +97,8 @@ def discover_models(cfg: Config) -> tuple[list[ModelEntry], list[str]]:
         found = [ModelEntry(TRAINED, out.model(t), t) for t in targets if _is_model(out.model(t))]
         entries += found
         if not found:
-            notes.append(f"no trained model under {trained} (neither {trained}/config.json nor {trained}/<target>/config.json)")
+            notes.append(f"no trained model under {trained} "
+                         f"(neither {trained}/config.json nor {trained}/<target>/config.json)")
     if not entries:
         raise UserError("nothing to evaluate: set generate.model, train into OUT/model/, or list eval.models")
     return entries, notes

@@ -45,7 +45,8 @@ def load(data_dir: str, unit: Unit, ctx: Context) -> list[dict]:
         text, summary = common.as_text(rec.get("text")), common.as_text(rec.get("summary"))
         if not text.strip() or not summary.strip():
             continue
-        items.append(dict(item_id=str(rec.get("id") or i), text=text, summary=summary, title=common.as_text(rec.get("title"))))
+        items.append(dict(item_id=str(rec.get("id") or i), text=text, summary=summary,
+                          title=common.as_text(rec.get("title"))))
     return items
 
 
@@ -53,7 +54,8 @@ def requests(items: list[dict], shots: list[dict], unit: Unit, ctx: Context) -> 
     template = ctx.template(NAME, DEFAULT_TEMPLATE)
     language = common.lang_name(unit.lang)
     shot_texts = [
-        common.split_template(template, dict(language=language, text=s["text"], title=s["title"]), None)[0] + "\n" + s["summary"]
+        common.split_template(template, dict(language=language, text=s["text"], title=s["title"]), None)[0]
+        + "\n" + s["summary"]
         for s in shots
     ]
     out = []
@@ -75,5 +77,5 @@ def score(items: list[dict], preds: dict, unit: Unit, ctx: Context) -> dict:
         rl.append(s["rougeL"])
         per_item.append({"item_id": it["item_id"], "hypothesis": hyp, **s})
     metrics = {"rouge1": 100 * common.mean(r1) if items else None, "rougeL": 100 * common.mean(rl) if items else None}
-    return {"metrics": metrics, "n": len(items), "info": {"tokenizer": "characters for unspaced scripts, words otherwise"},
-            "items": per_item}
+    return {"metrics": metrics, "n": len(items),
+            "info": {"tokenizer": "characters for unspaced scripts, words otherwise"}, "items": per_item}

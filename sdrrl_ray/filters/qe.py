@@ -77,7 +77,8 @@ def check_qe_available(cfg: Any, timeout_s: float = 120.0) -> None:
         return
     python = os.path.expanduser(qe.python)
     if not (os.path.isfile(python) and os.access(python, os.X_OK)):
-        raise UserError(f"filter.qe.python={qe.python} is not an executable file; point it at the python of an environment with unbabel-comet")
+        raise UserError(f"filter.qe.python={qe.python} is not an executable file; "
+                        "point it at the python of an environment with unbabel-comet")
     try:
         proc = subprocess.run([python, "-c", "import comet"], capture_output=True, text=True, timeout=timeout_s)
     except subprocess.TimeoutExpired:
@@ -147,7 +148,8 @@ class SubprocessQEScorer:
         ready = self._read(start_timeout_s, "start")
         if not ready.get("ready"):
             self.close()
-            raise RuntimeError(f"the QE worker could not load {model}: {ready.get('error')}; stderr: {self._stderr_tail()}")
+            raise RuntimeError(f"the QE worker could not load {model}: {ready.get('error')}; "
+                               f"stderr: {self._stderr_tail()}")
 
     def score(self, pairs: Sequence[tuple[str, str]]) -> list[float]:
         if not pairs:
@@ -159,13 +161,15 @@ class SubprocessQEScorer:
                 self.proc.stdin.write((json.dumps(req) + "\n").encode())
                 self.proc.stdin.flush()
             except BrokenPipeError:
-                raise RuntimeError(f"the QE worker exited ({self.proc.poll()}); stderr: {self._stderr_tail()}") from None
+                raise RuntimeError(
+                    f"the QE worker exited ({self.proc.poll()}); stderr: {self._stderr_tail()}") from None
             reply = self._read(self.request_timeout_s, "score")
         if "error" in reply:
             raise RuntimeError(f"the QE worker failed: {reply['error']}")
         scores = reply.get("scores")
         if reply.get("id") != req["id"] or not isinstance(scores, list) or len(scores) != len(pairs):
-            raise RuntimeError(f"[Internal] the QE worker answered {reply!r:.300} to request {req['id']} of {len(pairs)} pairs")
+            raise RuntimeError(f"[Internal] the QE worker answered {reply!r:.300} to request {req['id']} "
+                               f"of {len(pairs)} pairs")
         return [float(s) for s in scores]
 
     def _read(self, timeout_s: float, what: str) -> dict:
@@ -175,7 +179,8 @@ class SubprocessQEScorer:
             left = deadline - time.monotonic()
             if left <= 0:
                 self.close()
-                raise RuntimeError(f"the QE worker did not answer ({what}) within {timeout_s:.0f} s; stderr: {self._stderr_tail()}")
+                raise RuntimeError(f"the QE worker did not answer ({what}) within {timeout_s:.0f} s; "
+                                   f"stderr: {self._stderr_tail()}")
             ready, _, _ = select.select([out], [], [], min(left, 1.0))
             if ready:
                 line = out.readline()

@@ -147,7 +147,8 @@ def adjusted_length(text: str, lang: str) -> float:
 
 
 def length_ratio(src_clean: str, tgt_clean: str, src_lang: str, tgt_lang: str) -> float:
-    return (adjusted_length(tgt_clean, tgt_lang) + RATIO_SMOOTHING) / (adjusted_length(src_clean, src_lang) + RATIO_SMOOTHING)
+    return ((adjusted_length(tgt_clean, tgt_lang) + RATIO_SMOOTHING)
+            / (adjusted_length(src_clean, src_lang) + RATIO_SMOOTHING))
 
 
 def check_length_ratio(src_clean: str, tgt_clean: str, src_lang: str, tgt_lang: str, lo: float, hi: float) -> Verdict:

@@ -115,11 +115,7 @@ class CT2Backend:
         self.translator = ctranslate2.Translator(
             self.ct2_path, device=self.device, compute_type=self.compute_type, intra_threads=threads, inter_threads=1
         )
-        self.beam_size = o.beam_size
-        self.max_input_tokens = o.max_input_tokens
-        self.max_decoding_length = o.max_decoding_length
-        self.min_decoding_length = o.min_decoding_length
-        self.max_batch_size = o.max_batch_size
+        self.options = o
 
     def translate_batch(self, segments: list[str], src_iso: str, tgt_iso: str) -> list[str]:
         if not segments:
@@ -129,25 +125,26 @@ class CT2Backend:
         if src_value is not None:
             self.tokenizer.src_lang = src_value
         texts = [f"{prefix_src} {s}" if prefix_src else s for s in segments]
-        ids = self.tokenizer(texts, truncation=True, max_length=self.max_input_tokens)["input_ids"]
+        ids = self.tokenizer(texts, truncation=True, max_length=self.options.max_input_tokens)["input_ids"]
         source = [self.tokenizer.convert_ids_to_tokens(row) for row in ids]
         tgt_token = self.codes.token(tgt_iso)
         prefix = [[tgt_token]] * len(source) if tgt_token else None
         results = self.translator.translate_batch(
             source,
             target_prefix=prefix,
-            beam_size=self.beam_size,
-            max_batch_size=self.max_batch_size,
-            max_input_length=self.max_input_tokens,
-            max_decoding_length=self.max_decoding_length,
-            min_decoding_length=self.min_decoding_length,
+            beam_size=self.options.beam_size,
+            max_batch_size=self.options.max_batch_size,
+            max_input_length=self.options.max_input_tokens,
+            max_decoding_length=self.options.max_decoding_length,
+            min_decoding_length=self.options.min_decoding_length,
         )
         out = []
         for res in results:
             tokens = res.hypotheses[0]
             if tgt_token and tokens and tokens[0] == tgt_token:
                 tokens = tokens[1:]
-            out.append(self.tokenizer.decode(self.tokenizer.convert_tokens_to_ids(tokens), skip_special_tokens=True).strip())
+            out.append(self.tokenizer.decode(self.tokenizer.convert_tokens_to_ids(tokens),
+                                             skip_special_tokens=True).strip())
         return out
 
 
@@ -184,11 +181,7 @@ class HFBackend:
             model_path, dtype=getattr(torch, precision), trust_remote_code=trust_remote_code, use_safetensors=True
         ).to(self.device)
         self.model.eval()
-        self.beam_size = o.beam_size
-        self.max_input_tokens = o.max_input_tokens
-        self.max_decoding_length = o.max_decoding_length
-        self.min_decoding_length = o.min_decoding_length
-        self.max_batch_size = o.max_batch_size
+        self.options = o
 
     def translate_batch(self, segments: list[str], src_iso: str, tgt_iso: str) -> list[str]:
         import torch
@@ -200,9 +193,10 @@ class HFBackend:
         if src_value is not None:
             self.tokenizer.src_lang = src_value
         tgt_token = self.codes.token(tgt_iso)
-        kwargs: dict = dict(num_beams=self.beam_size, max_new_tokens=self.max_decoding_length, do_sample=False)
-        if self.min_decoding_length:
-            kwargs["min_new_tokens"] = self.min_decoding_length
+        o = self.options
+        kwargs: dict = dict(num_beams=o.beam_size, max_new_tokens=o.max_decoding_length, do_sample=False)
+        if o.min_decoding_length:
+            kwargs["min_new_tokens"] = o.min_decoding_length
         if tgt_token:
             kwargs["forced_bos_token_id"] = self.tokenizer.convert_tokens_to_ids(tgt_token)
         start = self.model.generation_config.decoder_start_token_id
@@ -213,11 +207,11 @@ class HFBackend:
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))  # similar lengths share a batch
         out: list[Optional[str]] = [None] * len(texts)
         with torch.inference_mode():
-            for k in range(0, len(order), self.max_batch_size):
-                idx = order[k:k + self.max_batch_size]
+            for k in range(0, len(order), self.options.max_batch_size):
+                idx = order[k:k + self.options.max_batch_size]
                 enc = self.tokenizer(
                     [texts[i] for i in idx], return_tensors="pt", padding=True, truncation=True,
-                    max_length=self.max_input_tokens,
+                    max_length=self.options.max_input_tokens,
                 ).to(self.device)
                 generated = self.model.generate(**enc, **kwargs).tolist()
                 for i, row in zip(idx, generated):

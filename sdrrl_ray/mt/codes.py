@@ -126,7 +126,8 @@ class LanguageCodes:
         if self.marian_raw_target in ("mul", "multi") or (mtgt is None and _marian_lang_tokens(self.vocab)):
             if msrc is not None and msrc != src:
                 raise UserError(self._pair_error(src, tgt))
-            for cand in (f">>{languages.get(tgt).nllb.split('_')[0]}<<", f">>{tgt}<<", f">>{languages.get(tgt).nllb}<<"):
+            for cand in (f">>{languages.get(tgt).nllb.split('_')[0]}<<", f">>{tgt}<<",
+                         f">>{languages.get(tgt).nllb}<<"):
                 if cand in self.vocab:
                     return cand
             raise UserError(
@@ -163,7 +164,8 @@ def _marian_pair(tokenizer: Any, model_path: str) -> tuple[tuple[Optional[str], 
     raw_src = getattr(tokenizer, "source_lang", None) or init.get("source_lang")
     raw_tgt = getattr(tokenizer, "target_lang", None) or init.get("target_lang")
     if not (raw_src and raw_tgt):
-        m = re.search(r"opus-mt(?:-tc-[a-z]+)?-([a-z]{2,3})-([a-z]{2,3})\b", os.path.basename(os.path.normpath(model_path)).lower())
+        m = re.search(r"opus-mt(?:-tc-[a-z]+)?-([a-z]{2,3})-([a-z]{2,3})\b",
+                      os.path.basename(os.path.normpath(model_path)).lower())
         if m:
             raw_src, raw_tgt = raw_src or m.group(1), raw_tgt or m.group(2)
     return (to_iso(raw_src), to_iso(raw_tgt)), (raw_tgt.lower() if raw_tgt else None)

@@ -100,8 +100,8 @@ def stage_rates(cfg: Config, rows: list, *, model_path: str, mt_path: Optional[s
     timed, so start-up does not count (it does in the end-to-end time)."""
     from sdrrl_ray.engines.base import SamplingSettings
     from sdrrl_ray.engines.build import build_engine
-    from sdrrl_ray.transfer.plan import backend_options, engine_options, sampling_settings
     from sdrrl_ray.prompts import render_prompt
+    from sdrrl_ray.transfer.plan import backend_options, engine_options, sampling_settings
 
     ll = [r for r in rows if r.get("subset") == LL]
     questions = list(dict.fromkeys(r["question"] for r in ll)) or ["Say hello."]
@@ -139,7 +139,8 @@ def stage_rates(cfg: Config, rows: list, *, model_path: str, mt_path: Optional[s
                 done = 0
                 for seg in chunk:
                     try:
-                        done += int(count(backend.tokenizer, backend.translate_batch([seg], cfg.languages.source, tgt)).sum())
+                        done += int(count(backend.tokenizer,
+                                          backend.translate_batch([seg], cfg.languages.source, tgt)).sum())
                     except Exception:  # noqa: BLE001 - the stage rejects this row; its time still counts
                         pass
                 return done

@@ -104,7 +104,8 @@ def measure(cfg: Config, tok: Any, tokenizer_label: str, *, model_path: Optional
     if answer_tokens is not None:
         self_tokens, how = float(answer_tokens), "answer_tokens given on the command line"
     else:
-        self_tokens, how = float(cfg.generate.max_new_tokens), "generate.max_new_tokens (upper bound; limit=N measures it)"
+        self_tokens, how = (float(cfg.generate.max_new_tokens),
+                            "generate.max_new_tokens (upper bound; limit=N measures it)")
     src, targets = cfg.languages.source, list(cfg.languages.targets)
     cs = cfg.code_switch
     lexicons = load_lexicons(cs.dictionaries or None, src, targets, max_words=cs.max_ngram) if cs.enabled else {}
@@ -178,7 +179,8 @@ def transfer_tokens(cfg: Config, m: Measured) -> dict:
             "question_tokens": float(items.q_tokens.sum()) * ratio, "answer_tokens": float(answers.sum()) * ratio,
             "rows": sum(s["rows"] for s in subsets.values()), "tokens": total,
             "train_tokens": total * cfg.train.epochs,
-            "padding_factor": 1.0 if cfg.train.packing else padding_factor(item_rows, cfg.train.micro_batch_size, cfg.seed),
+            "padding_factor": (1.0 if cfg.train.packing
+                               else padding_factor(item_rows, cfg.train.micro_batch_size, cfg.seed)),
             "code_switch": {"questions": switched, "src_dict": sw_src.dictionary, "tgt_dict": sw_tgt.dictionary,
                             "src_token_factor": sw_src.factor, "tgt_token_factor": sw_tgt.factor,
                             "switched_words_per_question": sw_src.switched_per_question},
@@ -239,7 +241,8 @@ def phase_table(cfg: Config, m: Measured, tset: dict, node: NodeType, rates: dic
     tr = {t: translation_work(cfg, m, t) for t in cfg.languages.targets}
     out_tokens = sum(w["output_tokens"] for w in tr.values())
     if out_tokens:
-        phases["translate"] = dict(work=f"{sum(w['segments'] for w in tr.values())} segments -> {out_tokens:,.0f} tokens",
+        phases["translate"] = dict(work=f"{sum(w['segments'] for w in tr.values())} segments "
+                                        f"-> {out_tokens:,.0f} tokens",
                                    tokens=out_tokens, rate=rates["translate"],
                                    parallel=_gpus(cfg.translate.pool, 1, node))
     train_tokens = sum(t["train_tokens"] * t["padding_factor"] for t in tset.values())
@@ -270,7 +273,8 @@ def phase_rates(cfg: Config, results: list, node: NodeType, params: dict) -> dic
         "generate": R.generation_rate(results, node, cfg.generate.engine, params["generate"]),
         "translate": (R.generation_rate(results, node, cfg.generate.engine, params["generate"], "translate")
                       if cfg.translate.backend == "llm" else
-                      R.translation_rate(results, node, cfg.translate.backend, params["translate"], cfg.translate.beam_size)),
+                      R.translation_rate(results, node, cfg.translate.backend, params["translate"],
+                                         cfg.translate.beam_size)),
         "train": R.training_rate(results, node, params["train"], cfg.train.zero_stage),
         "eval": R.generation_rate(results, node, cfg.eval.engine, params["generate"], "eval"),
     }

@@ -125,8 +125,8 @@ def plan(cfg: Config, opts: Options = Options()) -> dict:
         notes.append("a model under 100M parameters does not fill a GPU: FLOP-based GPU rates are optimistic for it")
     return {
         "calibrated": cal is not None,
-        "node": {"name": node.name, "device": node.device, "devices": node.devices, "price_per_hour": node.price_per_hour,
-                 "price_source": node.price_source, "unit": node.unit},
+        "node": {"name": node.name, "device": node.device, "devices": node.devices,
+                 "price_per_hour": node.price_per_hour, "price_source": node.price_source, "unit": node.unit},
         "tokenizer": tok_path,
         "results_dir": folder,
         "params": {k: {"value": v, "source": param_sources[k]} for k, v in params.items()},
@@ -135,7 +135,8 @@ def plan(cfg: Config, opts: Options = Options()) -> dict:
         "phases": {k: {**{kk: vv for kk, vv in p.items() if kk != "rate"}, "rate": p["rate"].to_dict()}
                    for k, p in phases.items()},
         "total": total,
-        "calibration": None if cal is None else {k: v for k, v in {**cal, **meas}.items() if k not in ("rows", "out_dir")},
+        "calibration": (None if cal is None
+                        else {k: v for k, v in {**cal, **meas}.items() if k not in ("rows", "out_dir")}),
         "notes": [n for n in notes if n],
     }
 

@@ -180,7 +180,8 @@ def translation_rate(results: list, node: NodeType, backend: str, params: float,
     if node.is_gpu:
         return Rate("translate", MT_MFU * node.peak_tflops * 1e12 / flops, DEFAULT_SOURCE,
                     f"{MT_MFU:.0%} of {node.device} bf16 peak at N x (beam+1) FLOP per output token")
-    return Rate("translate", CPU_FLOPS / flops, DEFAULT_SOURCE, f"{CPU_FLOPS:.0e} FLOP/s at N x (beam+1) FLOP per output token")
+    return Rate("translate", CPU_FLOPS / flops, DEFAULT_SOURCE,
+                f"{CPU_FLOPS:.0e} FLOP/s at N x (beam+1) FLOP per output token")
 
 
 def training_rate(results: list, node: NodeType, params: float, zero_stage: int) -> Rate:

@@ -32,7 +32,8 @@ def load_tokenizer(path: str, what: str):
     try:
         return AutoTokenizer.from_pretrained(path)
     except Exception as exc:  # noqa: BLE001 - any loader failure is the user's path/model
-        raise UserError(f"{what}={path}: cannot load its tokenizer ({type(exc).__name__}: {str(exc).splitlines()[0][:200]}); "
+        raise UserError(f"{what}={path}: cannot load its tokenizer "
+                        f"({type(exc).__name__}: {str(exc).splitlines()[0][:200]}); "
                         "point it at a local model folder, or pass tokenizer=FOLDER") from None
 
 
@@ -85,12 +86,14 @@ def read_items(cfg: Config, tok: Any) -> Items:
         answers.append(row["gold_answer"])
     if not ids:
         raise UserError(f"data.path={cfg.data.path}: no usable record ({n} read, rejects: {dict(reasons)})")
-    chosen = choose_answers({"item_id": np.array(ids, dtype=object), "status": np.array(["ok"] * len(ids), dtype=object)},
+    chosen = choose_answers({"item_id": np.array(ids, dtype=object),
+                             "status": np.array(["ok"] * len(ids), dtype=object)},
                             mode=cfg.answer.mode, p_self=cfg.answer.p_self, seed=cfg.seed,
                             generate_all=cfg.generate.generate_all)
     return Items(item_ids=ids, questions=questions, answers=answers, q_tokens=count(tok, questions),
                  a_tokens=count(tok, answers), self_answer=chosen["answer_source"] == "self",
-                 needs_generation=np.asarray(chosen["needs_generation"], dtype=bool), n_records=n, reject_reasons=reasons)
+                 needs_generation=np.asarray(chosen["needs_generation"], dtype=bool), n_records=n,
+                 reject_reasons=reasons)
 
 
 # --------------------------------------------------------------------------------------------
@@ -183,7 +186,8 @@ def codeswitch_effect(tok: Any, texts: Sequence[str], lexicon: Any, *, lang: str
 # rows as the trainer tokenizes them
 
 
-def template_overhead(tok: Any, questions: Sequence[str], answers: Sequence[str], system_prompt: Optional[str]) -> float:
+def template_overhead(tok: Any, questions: Sequence[str], answers: Sequence[str],
+                      system_prompt: Optional[str]) -> float:
     """Mean tokens a training row adds beyond its question and answer (chat template or Question:/Answer:)."""
     from sdrrl_ray.stages.tokenize import encode_example
 
@@ -197,7 +201,8 @@ def row_tokens(tok: Any, rows: Sequence[dict], max_length: int, system_prompt: O
     """Training tokens of each row (prompt + answer, cut at ``max_length``; 0 for a row the trainer rejects)."""
     from sdrrl_ray.stages.tokenize import encode_example
 
-    return np.array([encode_example(tok, r["question"], r["answer"], max_length, system_prompt)["n_tokens"] for r in rows],
+    return np.array([encode_example(tok, r["question"], r["answer"], max_length, system_prompt)["n_tokens"]
+                     for r in rows],
                     dtype=np.int64)
 
 

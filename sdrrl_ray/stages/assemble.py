@@ -36,7 +36,8 @@ def assemble(batch: dict, *, subsets: list[str], source_lang: str) -> pa.Table:
     variants["tgt_lang"] = [None if s is not None and s != "ok" and st in _ITEM_STAGES else t
                             for t, s, st in zip(variants["tgt_lang"], variants["status"], variants["stage"])]
     variants["id"] = [i if t is not None or s == "ok" else item
-                      for i, t, s, item in zip(variants["id"], variants["tgt_lang"], variants["status"], variants["item_id"])]
+                      for i, t, s, item in zip(variants["id"], variants["tgt_lang"], variants["status"],
+                                               variants["item_id"])]
     parts: dict[str, list] = {c: [] for c in variants}
     parts["part"] = []
     for r in range(len(batch["item_id"])):

@@ -110,7 +110,8 @@ class TranslationFilter:
                 continue
             err = None if errors is None or _missing(errors[i]) else str(errors[i])
             for part in PARTS:
-                v = self.judge(batch[f"{part}_src"][i], batch[f"{part}_tgt"][i], batch["src_lang"][i], batch["tgt_lang"][i], err)
+                v = self.judge(batch[f"{part}_src"][i], batch[f"{part}_tgt"][i], batch["src_lang"][i],
+                               batch["tgt_lang"][i], err)
                 out[f"{part}_ok"][i] = v.ok
                 out[f"{part}_reason"][i] = v.reason
                 out[f"{part}_detail"][i] = v.detail

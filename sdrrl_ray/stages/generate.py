@@ -78,7 +78,8 @@ class Generator:
             item_id, question = batch["item_id"][i], batch["question"][i]
             hit = self.cache.get(item_id, question)
             if hit is not None:
-                generated[i], out_tokens[i], finish[i] = hit["generated_answer"], hit["gen_output_tokens"], hit["gen_finish_reason"]
+                generated[i], out_tokens[i], finish[i] = (hit["generated_answer"], hit["gen_output_tokens"],
+                                                          hit["gen_finish_reason"])
                 cached[i] = True
                 continue
             prompt = prompts.render_prompt(self.engine.tokenizer, question, self.system_prompt)

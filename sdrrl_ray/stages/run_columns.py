@@ -16,5 +16,6 @@ COLUMNS = StageColumns.of("run_columns", inputs=("item_id",), outputs=("src_lang
 def add_run_columns(batch: dict, *, src: str, done_targets: Mapping[str, set]) -> pa.Table:
     n = len(batch["item_id"])
     batch["src_lang"] = np.array([src] * n, dtype=object)
-    batch["done_targets"] = np.array([",".join(sorted(done_targets.get(i, ()))) for i in batch["item_id"]], dtype=object)
+    batch["done_targets"] = np.array([",".join(sorted(done_targets.get(i, ()))) for i in batch["item_id"]],
+                                     dtype=object)
     return to_arrow(batch)

@@ -34,4 +34,5 @@ def expand_targets(batch: dict, *, targets: list[str]) -> pa.Table:
             out["tgt_lang"].append(tgt)
             out["question_src"].append(batch["question"][r])
             out["answer_src"].append(batch["answer"][r] if "answer" in batch else None)
-    return to_arrow({k: np.array(v, dtype=object) if k not in ("record", "line") else np.array(v) for k, v in out.items()})
+    return to_arrow({k: np.array(v, dtype=object) if k not in ("record", "line") else np.array(v)
+                     for k, v in out.items()})

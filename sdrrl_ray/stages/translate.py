@@ -98,12 +98,14 @@ class Translator:
                 results.update(zip(keys, self._translate(self._backend_for(tgt), [plans[k] for k in keys], src, tgt)))
                 retry: list[int] = []
             except Exception as exc:  # isolate the rows that fail
-                logger.warning("translate %s->%s: a batch of %d rows failed (%s); retrying row by row", src, tgt, len(rows), exc)
+                logger.warning("translate %s->%s: a batch of %d rows failed (%s); retrying row by row",
+                               src, tgt, len(rows), exc)
                 retry = rows
             for i in retry:
                 keys = [k for k in ((i, "question"), (i, "answer")) if k in plans]
                 try:
-                    results.update(zip(keys, self._translate(self._backend_for(tgt), [plans[k] for k in keys], src, tgt)))
+                    results.update(zip(keys, self._translate(self._backend_for(tgt), [plans[k] for k in keys],
+                                                             src, tgt)))
                 except Exception as exc:
                     errors[i] = f"{type(exc).__name__}: {exc}"[:500]
             for (i, field), text in results.items():
@@ -122,7 +124,8 @@ class Translator:
         translated = backend.translate_batch(sentences, src, tgt) if sentences else []
         if len(translated) != len(sentences):
             raise RuntimeError(
-                f"[Internal] backend {backend.name} returned {len(translated)} translations for {len(sentences)} segments"
+                f"[Internal] backend {backend.name} returned {len(translated)} translations "
+                f"for {len(sentences)} segments"
             )
         return [reassemble(p, [translated[unique[s]] for s in p.segments], tgt) for p in plans]
 

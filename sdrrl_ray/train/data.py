@@ -16,7 +16,7 @@ from sdrrl_ray import storage
 from sdrrl_ray.config import Config
 from sdrrl_ray.errors import UserError
 from sdrrl_ray.layout.parts import committed_files
-from sdrrl_ray.layout.paths import Out, TRANSFER_SET
+from sdrrl_ray.layout.paths import TRANSFER_SET, Out
 from sdrrl_ray.runtime import actor_pool_args
 
 log = logging.getLogger("sdrrl_ray")

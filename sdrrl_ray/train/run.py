@@ -25,8 +25,16 @@ from sdrrl_ray.config import Config, TrainConfig
 from sdrrl_ray.errors import UserError
 from sdrrl_ray.layout.paths import TRAIN_SUMMARY, Out
 from sdrrl_ray.provenance import git_commit, versions
-from sdrrl_ray.train.data import (META_COLUMNS, digest, effective_max_length, file_sizes, select_targets,
-                                  tokenize_counts, tokenized_cached, transfer_set_files)
+from sdrrl_ray.train.data import (
+    META_COLUMNS,
+    digest,
+    effective_max_length,
+    file_sizes,
+    select_targets,
+    tokenize_counts,
+    tokenized_cached,
+    transfer_set_files,
+)
 
 log = logging.getLogger("sdrrl_ray")
 

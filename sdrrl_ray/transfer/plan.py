@@ -26,9 +26,18 @@ from sdrrl_ray.layout import sink
 from sdrrl_ray.mt.backends import BackendOptions
 from sdrrl_ray.runtime import actor_pool_args, batch_blocks
 from sdrrl_ray.schema import TRANSLATED_VARIANTS, StageColumns, check_plan_columns, to_arrow
-from sdrrl_ray.stages import answer_choice, assemble, code_switch, generate, read, run_columns, targets
+from sdrrl_ray.stages import (
+    answer_choice,
+    assemble,
+    code_switch,
+    generate,
+    read,
+    run_columns,
+    targets,
+    translate,
+    untranslated,
+)
 from sdrrl_ray.stages import filter as filter_stage
-from sdrrl_ray.stages import translate, untranslated
 
 # cheap per-row work runs as plain tasks on whole blocks
 LIGHT = dict(batch_size=None, num_cpus=0.25)
@@ -63,7 +72,8 @@ def translation_needed(cfg: Config) -> bool:
 def sampling_settings(cfg: Config) -> dict:
     g = cfg.generate
     return dict(
-        max_new_tokens=g.max_new_tokens, temperature=g.temperature, top_p=g.top_p, repetition_penalty=g.repetition_penalty
+        max_new_tokens=g.max_new_tokens, temperature=g.temperature, top_p=g.top_p,
+        repetition_penalty=g.repetition_penalty
     )
 
 

@@ -70,7 +70,8 @@ def run_transfer_set(cfg: Config) -> dict:
     previous = storage.read_json(paths.run)
     if previous is not None and previous.get("fingerprint") != fp:
         raise UserError(
-            f"{out} holds a run with another config, input or model (fingerprint {previous.get('fingerprint')} != {fp}); "
+            f"{out} holds a run with another config, input or model "
+            f"(fingerprint {previous.get('fingerprint')} != {fp}); "
             "use a new out_dir, or delete the old one to start over"
         )
     manifest = storage.read_json(paths.manifest)
@@ -89,7 +90,10 @@ def run_transfer_set(cfg: Config) -> dict:
         log.warning("resuming: %d (item, target) pair(s) already complete in %s are skipped", len(done), out)
     par_rows, par_report = parallel_rows(cfg, done)
     # rows per pair: mt gives two (both directions), comp one
-    n_parallel_tasks = sum(r.get("pairs_used", 0) * (2 * (MT in r["tasks"]) + (COMP in r["tasks"])) for r in par_report.values() if r.get("pairs_used"))
+    n_parallel_tasks = sum(
+        r.get("pairs_used", 0) * (2 * (MT in r["tasks"]) + (COMP in r["tasks"]))
+        for r in par_report.values() if r.get("pairs_used")
+    )
 
     key = generation_cache.cache_key(
         model=gen_model, engine=cfg.generate.engine, sampling=sampling_settings(cfg),
@@ -97,7 +101,9 @@ def run_transfer_set(cfg: Config) -> dict:
     )
     cache_url = storage.join(cfg.generate.cache_dir or paths.generations, key)
     generation_cache.write_key_file(
-        cache_url, {"model": gen_model, "engine": cfg.generate.engine, "sampling": sampling_settings(cfg), "seed": generation_seed(cfg)}
+        cache_url,
+        {"model": gen_model, "engine": cfg.generate.engine, "sampling": sampling_settings(cfg),
+         "seed": generation_seed(cfg)},
     )
 
     init_ray(cfg.ray)
@@ -122,7 +128,8 @@ def run_transfer_set(cfg: Config) -> dict:
         complete=True,
         fingerprint=fp,
         code_switch={"enabled": cfg.code_switch.enabled, "p": cfg.code_switch.p,
-                     "dictionaries": dictionary_plan(cfg.code_switch.dictionaries or None, cfg.languages.source, cfg.languages.targets)},
+                     "dictionaries": dictionary_plan(cfg.code_switch.dictionaries or None, cfg.languages.source,
+                                                     cfg.languages.targets)},
         parallel=par_report,
         config=cfg.to_dict(),
         versions=versions(),

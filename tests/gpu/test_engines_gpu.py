@@ -9,24 +9,6 @@ import pytest
 pytestmark = pytest.mark.gpu
 
 
-@pytest.fixture(scope="module")
-def tiny_lm(tmp_path_factory) -> str:
-    import torch
-
-    from sdrrl_ray.demo.build import tokenizer_texts
-    from sdrrl_ray.demo.hparams import Hyperparameters
-    from sdrrl_ray.demo.tokenizer import train_tokenizer
-    from sdrrl_ray.demo.train import make_model
-
-    hp = Hyperparameters()
-    folder = tmp_path_factory.mktemp("tiny_lm")
-    torch.manual_seed(0)
-    tokenizer = train_tokenizer(tokenizer_texts(), hp.vocab_size)
-    make_model(tokenizer, hp).save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
-    return str(folder)
-
-
 def test_hf_engine_runs_on_the_gpu_in_bf16(tiny_lm):
     import torch
 

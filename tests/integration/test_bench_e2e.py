@@ -72,7 +72,8 @@ def test_bench_e2e_quick(demo_model, tmp_path):
     assert [s["stage"] for s in split["stages"]] == ["ray_init", "transfer-set", "ray_shutdown"]
     assert all(s["seconds"] > 0 for s in split["stages"])
     # each stage is rounded to 1 ms: their sum may pass the (also rounded) total by a few ms
-    assert split["stages_sum_s"] - 0.005 <= split["total_s"] <= split["stages_sum_s"] + max(1.0, 0.05 * split["total_s"])
+    assert (split["stages_sum_s"] - 0.005 <= split["total_s"]
+            <= split["stages_sum_s"] + max(1.0, 0.05 * split["total_s"]))
     assert last["stages"] == {s["stage"]: s["seconds"] for s in split["stages"]}
     setup = split["setup"]
     assert setup["items_limit"] == LIMIT and setup["generate"]["params"] > 0 and setup["translate"]["params"] > 0

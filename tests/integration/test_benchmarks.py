@@ -13,8 +13,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 
 def run_script(name: str, args: list[str], tmp_path, timeout: int) -> dict:
     env = dict(os.environ, SDRRL_BENCH_RESULTS=str(tmp_path), PYTHONPATH=ROOT, RAY_AUTH_MODE="disabled")
-    done = subprocess.run([sys.executable, os.path.join(ROOT, "benchmarks", name), *args], capture_output=True, text=True,
-                          timeout=timeout, cwd=ROOT, env=env)
+    done = subprocess.run([sys.executable, os.path.join(ROOT, "benchmarks", name), *args], capture_output=True,
+                          text=True, timeout=timeout, cwd=ROOT, env=env)
     assert done.returncode == 0, (done.stdout + done.stderr)[-4000:]
     return json.loads(done.stdout.strip().splitlines()[-1])
 
@@ -28,7 +28,8 @@ def test_bench_translate_toy(tmp_path):
     for r in by.values():
         assert r["out_tokens_per_segment"] == 4  # min = max decoding length: the same work on every side
         assert r["segments_per_s"] > 0
-    assert out["ct2_over_hf_float32"] == pytest.approx(by["ct2", "float32"]["segments_per_s"] / by["hf", "float32"]["segments_per_s"], rel=2e-2)
+    assert out["ct2_over_hf_float32"] == pytest.approx(
+        by["ct2", "float32"]["segments_per_s"] / by["hf", "float32"]["segments_per_s"], rel=2e-2)
     saved = json.loads((tmp_path / "translate_toy.json").read_text())
     assert saved["beam"] == 4 and saved["machine"]["command"].endswith("--tag toy")
     assert (tmp_path / "translate_toy.png").stat().st_size > 0
@@ -36,7 +37,8 @@ def test_bench_translate_toy(tmp_path):
 
 @pytest.mark.timeout(420)
 def test_bench_train_toy(tmp_path):
-    out = run_script("bench_train.py", ["--modes", "zero3,ddp", "--steps", "1", "--warmup", "1", "--seq", "32", "--micro", "1"],
+    out = run_script("bench_train.py",
+                     ["--modes", "zero3,ddp", "--steps", "1", "--warmup", "1", "--seq", "32", "--micro", "1"],
                      tmp_path, 400)
     assert set(out["tokens_per_s"]) == {"zero3", "ddp"} and all(v > 0 for v in out["tokens_per_s"].values())
     saved = json.loads((tmp_path / "train_cpu.json").read_text())

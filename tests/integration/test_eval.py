@@ -29,7 +29,8 @@ def evaluated(ray_local, demo_model, tmp_path_factory):
     os.symlink(demo_model, out / "model" / "ja")  # stands in for a model trained for Japanese
     (out / "transfer_set").mkdir()
     leaked = "Translate: The cat is sleeping on the chair. It was a long day and the cat is tired."  # FLORES line 1
-    pq.write_table(pa.table({"question": [leaked], "answer": ["猫は椅子の上で寝ています。"]}), out / "transfer_set" / "part-0.parquet")
+    pq.write_table(pa.table({"question": [leaked], "answer": ["猫は椅子の上で寝ています。"]}),
+                   out / "transfer_set" / "part-0.parquet")
     cfg = load_config(DEMO, [
         f"out_dir={out}",
         f"eval.tasks={ALL_TASKS}",
@@ -111,7 +112,8 @@ def test_score_only_mode_needs_no_model(evaluated, monkeypatch):
     monkeypatch.setattr(inference, "run_inference", no_model)
     import dataclasses
 
-    again = run_eval(dataclasses.replace(cfg, eval=dataclasses.replace(cfg.eval, plots=False, contamination=False)), score_only=True)
+    again = run_eval(dataclasses.replace(cfg, eval=dataclasses.replace(cfg.eval, plots=False, contamination=False)),
+                     score_only=True)
     assert [t["rows"] for t in again["tables"]] == [t["rows"] for t in rep["tables"]]
 
 
@@ -130,7 +132,8 @@ def test_vllm_generation_and_hf_scoring_passes(demo_model):
     try:
         requests = [
             dict(common.request("g", "generate", prefix="What color is a lemon?", max_new_tokens=8), req_id="g"),
-            dict(common.request("l", "loglik", prefix="P: a\nQ: b\nA. x\nB. y\nAnswer:", options=["A", "B"]), req_id="l"),
+            dict(common.request("l", "loglik", prefix="P: a\nQ: b\nA. x\nB. y\nAnswer:", options=["A", "B"]),
+                 req_id="l"),
             dict(common.request("h", "hidden", body="The cat sleeps.", raw=True), req_id="h"),
         ]
         out = {}

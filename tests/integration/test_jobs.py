@@ -28,27 +28,11 @@ import pytest
 import yaml
 
 from tests.conftest import saved_answer_parts
-from tests.integration.isolation import TEST_ENV, die_with_parent, isolated, isolation  # noqa: F401 (fixture)
+from tests.integration.isolation import TEST_ENV, die_with_parent, free_port, isolated, isolation, machine_ip  # noqa: F401 (fixture)
 from tests.integration.test_multinode import GENERATION_ONLY, ROOT
 
 RUNTIME_ENV = os.path.join(ROOT, "cluster", "runtime_env.yaml")
 GEN_ACTOR = "MapWorker(MapBatches(Generator))"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def machine_ip() -> str:
-    """This machine's non-loopback address (to check that nothing listens on it)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        try:
-            s.connect(("10.255.255.255", 1))
-            return s.getsockname()[0]
-        except OSError:
-            return socket.gethostbyname(socket.gethostname())
 
 
 class RayHead:
@@ -73,7 +57,8 @@ class RayHead:
         ]
         self.log_path = os.path.join(self.tmp, "head.log")
         self.proc = subprocess.Popen(isolated(cmd, os.path.join(self.tmp, "ray"), net=False), env=self.env,
-                                     stdout=open(self.log_path, "w"), stderr=subprocess.STDOUT, preexec_fn=die_with_parent)
+                                     stdout=open(self.log_path, "w"), stderr=subprocess.STDOUT,
+                                     preexec_fn=die_with_parent)
         self.stop_output = ""
 
     def cli(self, *args: str, timeout: float = 120, env: dict | None = None) -> subprocess.CompletedProcess:
@@ -152,7 +137,8 @@ DEMO_DATA = os.path.join(ROOT, "sdrrl_ray", "demo", "data")
 # (/tmp/ray/session_*/runtime_resources/working_dir_files/_ray_pkg_<content hash>/), and they are part
 # of the run's fingerprint: pinned to absolute paths so that a resubmission after any edit of the
 # repository (other people's, in this shared checkout) still resumes the same run.
-PINNED_PATHS = [f"data.path={DEMO_DATA}/instructions.jsonl", f"code_switch.dictionaries={DEMO_DATA}/dictionaries", f"parallel.paths.ja={DEMO_DATA}/parallel/en-ja.tsv",
+PINNED_PATHS = [f"data.path={DEMO_DATA}/instructions.jsonl", f"code_switch.dictionaries={DEMO_DATA}/dictionaries",
+                f"parallel.paths.ja={DEMO_DATA}/parallel/en-ja.tsv",
                 f"parallel.paths.th={DEMO_DATA}/parallel/en-th.tsv"]
 
 
@@ -215,7 +201,8 @@ def test_full_job_through_the_cli(ray_head, tmp_path, phases):
     sid = f"sdrrl-cli-{os.getpid()}-{int(time.time())}"
     names = phases.split(",")
     started = time.perf_counter()
-    res = ray_head.cli("submit", "--submission-id", sid, "--working-dir", ".", "--runtime-env", "cluster/runtime_env.yaml",
+    res = ray_head.cli("submit", "--submission-id", sid, "--working-dir", ".",
+                       "--runtime-env", "cluster/runtime_env.yaml",
                        "--", "python", "jobs/full.py", "jobs/configs/demo.yaml", *job_overrides(out, "data.limit=40"),
                        "generate.pool.num_gpus=1", "generate.pool.resources={gpu_gen: 1}", *FAST_TRAIN_EVAL,
                        "--phases", phases, timeout=360 if names == ["transfer-set"] else 840)
@@ -250,7 +237,8 @@ def test_full_job_through_the_cli(ray_head, tmp_path, phases):
         assert (out / "report.json").exists()
 
     manifest = json.loads((out / "manifest.json").read_text())
-    assert manifest["complete"] is True and manifest["rows_in"] == 40 == manifest["rows_out"] + manifest["rows_rejected"]
+    assert (manifest["complete"] is True
+            and manifest["rows_in"] == 40 == manifest["rows_out"] + manifest["rows_rejected"])
     ids = read_table(out, "transfer_set").column("id").to_pylist()
     assert len(ids) == len(set(ids)) == manifest["rows_written"]
 
@@ -261,7 +249,8 @@ def test_full_job_through_the_cli(ray_head, tmp_path, phases):
     job = ray_head.client().get_job_info(sid)
     actors = [a for a in list_actors(address=ray_head.address, filters=[("job_id", "=", job.job_id)], detail=True,
                                      limit=1000, raise_on_missing_output=False) if a.class_name == GEN_ACTOR]
-    assert actors and all(a.required_resources.get("GPU") == 1.0 and a.required_resources.get("gpu_gen") == 1.0 for a in actors)
+    assert actors and all(a.required_resources.get("GPU") == 1.0 and a.required_resources.get("gpu_gen") == 1.0
+                          for a in actors)
     assert all(a.state == "DEAD" for a in actors)
 
     # the dashboard / job server listens on loopback only
@@ -284,7 +273,8 @@ def test_stopped_job_resumes_through_the_sdk(ray_head, tmp_path):
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline:  # stop mid-generation: some answers saved, the stage still running
         status = str(client.get_job_status(first)).split(".")[-1]
-        assert status in ("PENDING", "RUNNING"), f"job ended ({status}) before the stop:\n{client.get_job_logs(first)[-3000:]}"
+        assert status in ("PENDING", "RUNNING"), (
+            f"job ended ({status}) before the stop:\n{client.get_job_logs(first)[-3000:]}")
         if saved_answer_parts(out) >= 3:
             break
         time.sleep(0.1)
@@ -348,7 +338,8 @@ print("AFTER KILL:", wait_gpus_released(timeout_s=60))
 @pytest.mark.timeout(200)
 def test_gpu_release_check_sees_an_actor_holding_a_gpu(ray_head):
     client = ray_head.client()
-    job = client.submit_job(entrypoint=shlex.join(["python", "-c", GPU_HOLDER_SCRIPT]), runtime_env=runtime_env_for_sdk())
+    job = client.submit_job(entrypoint=shlex.join(["python", "-c", GPU_HOLDER_SCRIPT]),
+                            runtime_env=runtime_env_for_sdk())
     assert wait_job(client, job, timeout_s=150) == "SUCCEEDED", client.get_job_logs(job)[-3000:]
     logs = client.get_job_logs(job)
     assert "DETECTED: after 2s, 1 actor(s) of this job still hold GPUs (Holder)" in logs
@@ -359,7 +350,8 @@ def test_gpu_release_check_sees_an_actor_holding_a_gpu(ray_head):
 @pytest.mark.timeout(300)
 def test_user_error_fails_the_job_with_one_line(ray_head, tmp_path):
     client = ray_head.client()
-    entrypoint = shlex.join(["python", "jobs/full.py", "jobs/configs/demo.yaml", f"out_dir={tmp_path}", "generate.tempreature=1"])
+    entrypoint = shlex.join(["python", "jobs/full.py", "jobs/configs/demo.yaml", f"out_dir={tmp_path}",
+                             "generate.tempreature=1"])
     job = client.submit_job(entrypoint=entrypoint, runtime_env=runtime_env_for_sdk())
     assert wait_job(client, job, timeout_s=200) == "FAILED"
     info = client.get_job_info(job)

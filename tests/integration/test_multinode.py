@@ -36,7 +36,8 @@ from tests.integration.isolation import TEST_ENV, die_with_parent, isolated, iso
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 DEMO = os.path.join(ROOT, "jobs", "configs", "demo.yaml")
-GENERATION_ONLY = ["transfer.subsets=[LL]", "parallel.enabled=false", "code_switch.enabled=false", "languages.targets=[ja]"]
+GENERATION_ONLY = ["transfer.subsets=[LL]", "parallel.enabled=false", "code_switch.enabled=false",
+                   "languages.targets=[ja]"]
 GEN_ACTOR = "MapWorker(MapBatches(Generator))"
 RESULT_PREFIX = "SCENARIO-RESULT "
 def run_scenario(name: str, out_dir: str, timeout_s: int) -> dict:
@@ -56,7 +57,8 @@ def run_scenario(name: str, out_dir: str, timeout_s: int) -> dict:
             shutil.rmtree(ray_tmp, ignore_errors=True)
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith(RESULT_PREFIX)]
     assert proc.returncode == 0 and lines, (
-        f"scenario {name} exited {proc.returncode}\nstdout tail:\n{proc.stdout[-4000:]}\nstderr tail:\n{proc.stderr[-6000:]}"
+        f"scenario {name} exited {proc.returncode}\nstdout tail:\n{proc.stdout[-4000:]}"
+        f"\nstderr tail:\n{proc.stderr[-6000:]}"
     )
     result = json.loads(lines[-1][len(RESULT_PREFIX):])
     result["wall_s"] = round(time.perf_counter() - started, 1)
@@ -87,7 +89,8 @@ def test_actors_spread_over_nodes_and_survive_node_loss(demo_model, tmp_path):
     spread = res["actor_nodes_before"]
     assert len(spread) == 2 and len(set(spread)) == 2 and set(spread) <= set(res["gen_nodes"])
     assert res["removed_node"] in spread and res["removed_node"] not in res["nodes_alive_after"]
-    assert res["cache_parts_at_removal"] < res["cache_parts_at_end"], "the node was removed after generation had finished"
+    assert res["cache_parts_at_removal"] < res["cache_parts_at_end"], (
+        "the node was removed after generation had finished")
     check_run(res, limit=res["limit"])
     # the lost actor was restarted (on the replacement node) rather than the run failing
     assert res["replacement_node"] in res["actor_nodes_after"] or res["max_restarts_seen"] > 0
@@ -133,7 +136,8 @@ def _summarise(out: str, manifest: dict, limit: int) -> dict:
 def _gen_actors(state_filter: str = "ALIVE") -> list:
     from ray.util.state import list_actors
 
-    actors = list_actors(filters=[("state", "=", state_filter)], detail=True, limit=10_000, raise_on_missing_output=False)
+    actors = list_actors(filters=[("state", "=", state_filter)], detail=True, limit=10_000,
+                         raise_on_missing_output=False)
     return [a for a in actors if a.class_name == GEN_ACTOR]
 
 
@@ -244,7 +248,8 @@ def scenario_node_loss(out: str) -> dict:
         result["nodes_alive_after"] = [n["NodeID"] for n in ray.nodes() if n["Alive"]]
         from ray.util.state import list_actors
 
-        gens = [a for a in list_actors(detail=True, limit=10_000, raise_on_missing_output=False) if a.class_name == GEN_ACTOR]
+        gens = [a for a in list_actors(detail=True, limit=10_000, raise_on_missing_output=False)
+                if a.class_name == GEN_ACTOR]
         # where the pool's actors were first placed: seen alive during the run, or (an actor the pool
         # ended early because it had no input left) where the state API says the dead actor ran
         placed = dict(first_seen)
@@ -288,7 +293,8 @@ def _autoscaling_cluster(head_resources: dict, worker_node_types: dict, **config
         def _generate_config(self, head_resources, worker_node_types, autoscaler_v2=False, **config_kwargs):
             cfg = copy.deepcopy(FAKE_MULTINODE_BASE)
             cfg["available_node_types"] = dict(worker_node_types)
-            cfg["available_node_types"]["ray.head.default"] = {"resources": head_resources, "node_config": {}, "max_workers": 0}
+            cfg["available_node_types"]["ray.head.default"] = {"resources": head_resources, "node_config": {},
+                                                               "max_workers": 0}
             cfg.update(config_kwargs)
             return cfg
 

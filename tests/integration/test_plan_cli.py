@@ -81,5 +81,5 @@ def test_plan_with_limit_calibrates_on_a_real_run(demo_model):
 def test_plan_of_a_config_whose_model_is_absent_exits_2_with_one_line():
     res = run_cli("plan", LLAMA, timeout=100)
     assert res.returncode == 2
-    lines = [l for l in res.stderr.strip().splitlines() if l.startswith("sdrrl:")]
+    lines = [line for line in res.stderr.strip().splitlines() if line.startswith("sdrrl:")]
     assert len(lines) == 1 and "tokenizer=FOLDER" in lines[0] and "Traceback" not in res.stderr

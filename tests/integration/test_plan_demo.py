@@ -37,7 +37,8 @@ def test_totals_scale_linearly_with_items_and_targets(tmp_path, demo_model):
 
     one, two = run(40, "[th]"), run(80, "[th]")
     for s in ("LL", "TL", "LT", "TT"):
-        assert two["languages"]["th"]["subsets"][s]["tokens"] == pytest.approx(2 * one["languages"]["th"]["subsets"][s]["tokens"])
+        assert two["languages"]["th"]["subsets"][s]["tokens"] == pytest.approx(
+            2 * one["languages"]["th"]["subsets"][s]["tokens"])
         assert two["languages"]["th"]["subsets"][s]["rows"] == 80
     assert two["phases"]["train"]["tokens"] == pytest.approx(2 * one["phases"]["train"]["tokens"])
     assert two["phases"]["translate"]["tokens"] == pytest.approx(2 * one["phases"]["translate"]["tokens"])
@@ -46,7 +47,8 @@ def test_totals_scale_linearly_with_items_and_targets(tmp_path, demo_model):
     assert set(both["languages"]) == {"th", "ja"}
     assert both["languages"]["th"]["tokens"] == pytest.approx(one["languages"]["th"]["tokens"])
     for phase in ("translate", "train"):  # per-target work adds up; generation is shared by the targets
-        assert both["phases"][phase]["tokens"] == pytest.approx(one["phases"][phase]["tokens"] + ja["phases"][phase]["tokens"])
+        assert both["phases"][phase]["tokens"] == pytest.approx(
+            one["phases"][phase]["tokens"] + ja["phases"][phase]["tokens"])
     assert both["phases"]["generate"]["tokens"] == pytest.approx(one["phases"]["generate"]["tokens"])
     assert both["phases"]["translate"]["work"].startswith(f"{2 * 2 * 40} segments")
 

@@ -13,13 +13,15 @@ import pyarrow.compute as pc
 import pytest
 
 from sdrrl_ray.config import load_config
-from sdrrl_ray.layout.paths import REJECTS
 from sdrrl_ray.layout.parts import read_parts as read_output
+from sdrrl_ray.layout.paths import REJECTS
 from sdrrl_ray.transfer.run import run_transfer_set
 from tests.conftest import DEMO_CONFIG as DEMO
 from tests.conftest import ROOT, kill_after_first_commit, sdrrl_cmd, write_jsonl
+
 MODEL_COLUMNS = {"gen_cached", "answer"}
-GENERATION_ONLY = ["transfer.subsets=[LL]", "parallel.enabled=false", "code_switch.enabled=false", "languages.targets=[ja]"]
+GENERATION_ONLY = ["transfer.subsets=[LL]", "parallel.enabled=false", "code_switch.enabled=false",
+                   "languages.targets=[ja]"]
 
 
 def engine_param():
@@ -96,9 +98,11 @@ def test_200_demo_instruction_rows(ray_local, demo_model, tmp_path, engine):
 def test_other_targets_reuse_saved_generations(ray_local, demo_model, tmp_path):
     """Per-target jobs share the saved answers (generate.cache_dir): the second target generates nothing."""
     shared = f"generate.cache_dir={tmp_path / 'generations'}"
-    run_transfer_set(load_config(DEMO, overrides(tmp_path / "ja", "hf", "data.limit=40", shared, "languages.targets=[ja]")))
+    run_transfer_set(load_config(DEMO, overrides(tmp_path / "ja", "hf", "data.limit=40", shared,
+                                                 "languages.targets=[ja]")))
     parts = sorted(os.listdir(tmp_path / "generations" / os.listdir(tmp_path / "generations")[0]))
-    manifest = run_transfer_set(load_config(DEMO, overrides(tmp_path / "th", "hf", "data.limit=40", shared, "languages.targets=[th]")))
+    manifest = run_transfer_set(load_config(DEMO, overrides(tmp_path / "th", "hf", "data.limit=40", shared,
+                                                            "languages.targets=[th]")))
     table = kept(tmp_path / "th")
     selves = pc.equal(table.column("answer_source"), "self")
     assert pc.sum(selves).as_py() > 0
@@ -163,7 +167,8 @@ def test_hostile_jsonl_through_the_plan(ray_local, demo_model, tmp_path):
             {"instruction": "Count to three.", "output": "One, two, three."},
         ],
     )
-    manifest = run_transfer_set(load_config(DEMO, [f"out_dir={tmp_path / 'o'}", f"data.path={path}", "answer.mode=gold", *GENERATION_ONLY]))
+    manifest = run_transfer_set(load_config(DEMO, [f"out_dir={tmp_path / 'o'}", f"data.path={path}", "answer.mode=gold",
+                                                   *GENERATION_ONLY]))
     assert manifest["rows_in"] == 6 and manifest["rows_out"] == 2 and manifest["rows_rejected"] == 4
     assert manifest["reject_reasons"] == {"duplicate_id": 1, "empty_field": 1, "invalid_json": 1, "wrong_type": 1}
     rejects = read_output(str(tmp_path / "o"), REJECTS).to_pylist()

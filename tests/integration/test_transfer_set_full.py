@@ -12,11 +12,12 @@ from collections import defaultdict
 import pytest
 
 from sdrrl_ray.config import load_config
-from sdrrl_ray.layout.paths import REJECTS
 from sdrrl_ray.layout.parts import read_parts as read_output
+from sdrrl_ray.layout.paths import REJECTS
 from sdrrl_ray.transfer.run import run_transfer_set
 from tests.conftest import DEMO_CONFIG as DEMO
 from tests.conftest import DEMO_INSTRUCTIONS, kill_after_first_commit, sdrrl_cmd, write_jsonl
+
 MODEL_COLUMNS = {"question", "answer", "n_switched", "switch_candidates", "gen_cached"}  # depend on model outputs
 
 
@@ -120,7 +121,8 @@ def test_kill_resume_and_determinism(full_run, tmp_path):
     out, manifest = full_run
     killed = tmp_path / "killed"
     args = overrides(killed)
-    assert kill_after_first_commit(["transfer-set", DEMO, *args], killed, 600), "the run finished before it could be killed"
+    assert kill_after_first_commit(["transfer-set", DEMO, *args], killed, 600), (
+        "the run finished before it could be killed")
     partial = read_output(str(killed), "transfer_set")
     assert partial is not None and 0 < partial.num_rows < manifest["rows_written"]
 
@@ -158,8 +160,10 @@ def test_hostile_jsonl_every_record_counted(ray_local, demo_model, tmp_path):
     write_jsonl(path, lines)
     with open(path, "ab") as fh:
         fh.write(b'{"instruction": "caf\xe9", "output": "x"}\n')
-    manifest = run_transfer_set(load_config(DEMO, [f"out_dir={tmp_path / 'o'}", f"data.path={path}", "parallel.enabled=false"]))
+    manifest = run_transfer_set(load_config(DEMO, [f"out_dir={tmp_path / 'o'}", f"data.path={path}",
+                                                   "parallel.enabled=false"]))
     assert manifest["rows_in"] == 14 and manifest["rows_out"] + manifest["rows_rejected"] == 14
-    reasons = {r["line"]: r["reason"] for r in read_output(str(tmp_path / "o"), REJECTS).to_pylist() if r["stage"] == "ingest"}
+    reasons = {r["line"]: r["reason"] for r in read_output(str(tmp_path / "o"), REJECTS).to_pylist()
+               if r["stage"] == "ingest"}
     assert reasons == {4: "invalid_json", 5: "empty_field", 6: "wrong_type", 7: "missing_field", 8: "duplicate_id",
                        9: "too_long", 10: "unknown_layout", 14: "bad_utf8"}

@@ -12,15 +12,14 @@ import shutil
 import numpy as np
 import pytest
 
+from sdrrl_ray.assets import translation_model_paths
 from sdrrl_ray.demo.mt import demo_marian_path, demo_nllb_path, heldout_pairs
 from sdrrl_ray.errors import UserError
-from sdrrl_ray.stages.filter import TranslationFilter
 from sdrrl_ray.languages import get, script_share
-from sdrrl_ray.mt.backends import CT2Backend, HFBackend, build_backend
-from sdrrl_ray.mt.convert import converted_folder
-from sdrrl_ray.assets import translation_model_paths
-from sdrrl_ray.mt.backends import BackendOptions
+from sdrrl_ray.mt.backends import BackendOptions, CT2Backend, HFBackend, build_backend
 from sdrrl_ray.mt.codes import check_translation_models
+from sdrrl_ray.mt.convert import converted_folder
+from sdrrl_ray.stages.filter import TranslationFilter
 from sdrrl_ray.stages.translate import Translator
 
 pytestmark = pytest.mark.timeout(900)
@@ -90,7 +89,8 @@ def test_conversion_is_cached_per_quantization(nllb, tmp_path, monkeypatch):
     assert converted_folder(str(model), "int8") == int8  # reused
     assert os.path.getmtime(os.path.join(int8, "model.bin")) == stamp
     f32 = converted_folder(str(model), "float32")
-    assert f32 != int8 and os.path.getsize(os.path.join(f32, "model.bin")) > os.path.getsize(os.path.join(int8, "model.bin"))
+    assert f32 != int8 and (os.path.getsize(os.path.join(f32, "model.bin"))
+                            > os.path.getsize(os.path.join(int8, "model.bin")))
     # without SDRRL_CACHE the converted folder sits next to the source
     monkeypatch.delenv("SDRRL_CACHE")
     beside = converted_folder(str(model), "int8")
@@ -122,7 +122,8 @@ def _tiny_m2m100(folder) -> str:
         vocab.setdefault(proc.id_to_piece(i), len(vocab))
     with open(os.path.join(folder, "vocab.json"), "w", encoding="utf-8") as f:
         json.dump(vocab, f, ensure_ascii=False)
-    tok = M2M100Tokenizer(os.path.join(folder, "vocab.json"), os.path.join(folder, "sentencepiece.bpe.model"), src_lang="en")
+    tok = M2M100Tokenizer(os.path.join(folder, "vocab.json"), os.path.join(folder, "sentencepiece.bpe.model"),
+                          src_lang="en")
     n_vocab = max(tok.lang_token_to_id.values()) + 1 + 8  # language codes, then madeup words (as M2M100)
     torch.manual_seed(0)
     model = M2M100ForConditionalGeneration(M2M100Config(
@@ -233,7 +234,8 @@ def test_llm_backend_prompts_the_generation_engine(demo_model):
     prompt = backend.prompt("Fish live in water.", "en", "ja")
     assert "Translate the following text from English to Japanese.\nFish live in water." in prompt
     d = tr(_rows(["ja"])).to_pydict()
-    direct = backend.engine.generate([backend.prompt("What color is the sky?", "en", "ja")], SamplingSettings(max_new_tokens=16))
+    direct = backend.engine.generate([backend.prompt("What color is the sky?", "en", "ja")],
+                                     SamplingSettings(max_new_tokens=16))
     assert d["question_tgt"][0] == direct[0].text.strip()  # greedy: the same text
     assert d["translate_error"] == [None]
 

@@ -54,7 +54,8 @@ def test_missing_phase_fails_before_any_phase_runs(monkeypatch):
     with pytest.raises(UserError, match="has no run function"):
         phases.phase_function("train")
     calls = []
-    monkeypatch.setitem(phases.PHASES, "transfer-set", Phase("transfer-set", lambda: calls.append, real.lines, real.report))
+    monkeypatch.setitem(phases.PHASES, "transfer-set",
+                        Phase("transfer-set", lambda: calls.append, real.lines, real.report))
     monkeypatch.setattr("sdrrl_ray.runtime.init_ray", lambda cfg: calls.append("init"))
     monkeypatch.setitem(phases.PHASES, "train", Phase("train", _missing, real.lines, real.report))
     assert jobs.job_main([DEMO, "--phases", "transfer-set,train"], prog="jobs/full.py") == 2
@@ -62,7 +63,8 @@ def test_missing_phase_fails_before_any_phase_runs(monkeypatch):
 
 
 def test_phase_arguments_and_one_spelling():
-    assert jobs.split_job_args(["c.yaml", "seed=1", "phases=[transfer-set,eval]"]) == ("c.yaml", ["seed=1"], "[transfer-set,eval]")
+    assert jobs.split_job_args(["c.yaml", "seed=1", "phases=[transfer-set,eval]"]) == (
+        "c.yaml", ["seed=1"], "[transfer-set,eval]")
     assert jobs.split_job_args(["c.yaml", "--phases", "train"]) == ("c.yaml", [], "train")
     assert jobs.split_job_args(["--phases=train", "c.yaml"]) == ("c.yaml", [], "train")
     assert parse_phases("[transfer-set, eval]") == ("transfer-set", "eval")

@@ -223,7 +223,8 @@ CREDENTIAL_PATTERNS = {
 
 
 def credential_findings(text: str) -> list[str]:
-    return [f"{name}: {m.group(0)[:40]}" for name, pattern in CREDENTIAL_PATTERNS.items() for m in pattern.finditer(text)]
+    return [f"{name}: {m.group(0)[:40]}"
+            for name, pattern in CREDENTIAL_PATTERNS.items() for m in pattern.finditer(text)]
 
 
 def shipped_files() -> list[str]:
@@ -349,7 +350,8 @@ def _copy_in_process(args):
 
 
 def test_weights_copied_once_per_node(tmp_path):
-    from sdrrl_ray.storage import COPY_MARKER as MARKER, local_model_path
+    from sdrrl_ray.storage import COPY_MARKER as MARKER
+    from sdrrl_ray.storage import local_model_path
 
     src = _fake_model(tmp_path)
     url, cache = f"file://{src}", str(tmp_path / "node-disk")
@@ -373,8 +375,8 @@ def test_weights_copied_once_per_node(tmp_path):
 
 
 def test_local_paths_and_bad_urls(tmp_path):
-    from sdrrl_ray.storage import is_remote_url, local_model_path
     from sdrrl_ray.errors import UserError
+    from sdrrl_ray.storage import is_remote_url, local_model_path
 
     assert local_model_path("/models/llama") == "/models/llama"
     assert local_model_path("meta-llama/Llama-2-7b-hf") == "meta-llama/Llama-2-7b-hf"

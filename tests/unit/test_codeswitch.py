@@ -12,11 +12,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from sdrrl_ray.stages.code_switch import CodeSwitcher, code_switch
 from sdrrl_ray.codeswitch.lexicon import Lexicon, dictionary_path, dictionary_plan, load_lexicons, load_muse
 from sdrrl_ray.codeswitch.switch import code_switch_text
 from sdrrl_ray.codeswitch.words import segment
 from sdrrl_ray.seeding import row_rng
+from sdrrl_ray.stages.code_switch import CodeSwitcher, code_switch
 from tests.conftest import DEMO_DATA, DEMO_INSTRUCTIONS, real_data_path
 
 MUSE = Path(real_data_path("muse"))

@@ -154,6 +154,7 @@ def test_build_key_follows_hyperparameters_and_cache_root_follows_env(monkeypatc
 
 
 def test_importing_the_demo_package_loads_no_torch():
-    code = "import sys, sdrrl_ray.demo.build, sdrrl_ray.demo.assets, sdrrl_ray.demo.mt; print(['torch' in sys.modules, 'transformers' in sys.modules])"
+    code = ("import sys, sdrrl_ray.demo.build, sdrrl_ray.demo.assets, sdrrl_ray.demo.mt; "
+            "print(['torch' in sys.modules, 'transformers' in sys.modules])")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[False, False]"

@@ -38,7 +38,8 @@ def test_sacrebleu_documented_example_through_our_wrapper():
 
 
 def test_bleu_identical_and_disjoint_corpora():
-    same = bleu.corpus_scores(["猫は椅子の上で寝ています。"], ["猫は椅子の上で寝ています。"], "ja", allow_download=False)
+    same = bleu.corpus_scores(["猫は椅子の上で寝ています。"], ["猫は椅子の上で寝ています。"], "ja",
+                              allow_download=False)
     assert same["bleu"] == pytest.approx(100) and same["chrf++"] == pytest.approx(100)
     none = bleu.corpus_scores(["qqq zzz"], ["The cat sleeps on the chair."], "en", allow_download=False)
     assert none["bleu"] == 0 and none["chrf++"] == 0
@@ -89,7 +90,8 @@ def test_flores200_tokenizer_runs_with_a_local_model_in_sacrebleu_cache(tmp_path
     corpus = tmp_path / "corpus.txt"
     lines = []
     for name in ("eng_Latn", "jpn_Jpan", "tha_Thai"):
-        path = os.path.join(ROOT, "sdrrl_ray", "demo", "eval_data", "flores", "flores200_dataset", "devtest", f"{name}.devtest")
+        path = os.path.join(ROOT, "sdrrl_ray", "demo", "eval_data", "flores", "flores200_dataset", "devtest",
+                            f"{name}.devtest")
         lines += open(path, encoding="utf-8").read().splitlines()
     corpus.write_text("\n".join(lines * 3), encoding="utf-8")
     spm.SentencePieceTrainer.train(input=str(corpus), model_prefix=str(tmp_path / "m"), vocab_size=200,
@@ -98,7 +100,8 @@ def test_flores200_tokenizer_runs_with_a_local_model_in_sacrebleu_cache(tmp_path
     (cache / "models").mkdir(parents=True)
     shutil.copy(tmp_path / "m.model", cache / "models" / "flores200sacrebleuspm")  # where sacreBLEU looks
     env = dict(os.environ, SACREBLEU=str(cache))
-    proc = subprocess.run([sys.executable, "-c", SPM_SCRIPT], env=env, cwd=ROOT, capture_output=True, text=True, timeout=100)
+    proc = subprocess.run([sys.executable, "-c", SPM_SCRIPT], env=env, cwd=ROOT, capture_output=True, text=True,
+                          timeout=100)
     assert proc.returncode == 0, proc.stderr[-2000:]
     out = json.loads(proc.stdout.strip().splitlines()[-1])
     assert out["path"] == str(cache / "models" / "flores200sacrebleuspm")
@@ -254,11 +257,13 @@ def test_report_aggregates_reproduce_table6_from_per_language_results():
         add("mkqa", t, t, "f1", vt)
         add("mkqa", "en", t, "f1", ve)
     # built directly: load_config's check rejects targets that a configured eval task does not cover
-    cfg = Config(languages=LanguagesConfig(targets=tuple(LANGS14)), eval=EvalConfig(tasks=("belebele", "flores", "xlsum", "mkqa")))
+    cfg = Config(languages=LanguagesConfig(targets=tuple(LANGS14)),
+                 eval=EvalConfig(tasks=("belebele", "flores", "xlsum", "mkqa")))
     rep = report.build(cfg, entries, ["belebele", "flores", "xlsum", "mkqa"], LANGS14, results, {}, None, "sdrrl", [],
                        seconds=0, data_dir="")
     (row,) = rep["aggregates"]["rows"]
-    assert [r2(row[k]) for k in ("nlu_target", "nlu_english", "nlg_target", "nlg_english")] == [50.58, 66.29, 28.24, 31.69]
+    assert ([r2(row[k]) for k in ("nlu_target", "nlu_english", "nlg_target", "nlg_english")]
+            == [50.58, 66.29, 28.24, 31.69])
     xlsum = next(t for t in rep["tables"] if t["task"] == "xlsum" and t["metric"] == "rougeL" and t["side"] == "target")
     assert xlsum["columns"] == ["uk", "id", "ja", "ko", "pt", "vi"]  # the 6 XL-SUM languages, in config order
     md = report.to_markdown(rep)

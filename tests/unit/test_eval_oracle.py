@@ -156,8 +156,9 @@ def oracle_run(monkeypatch, tmp_path):
     monkeypatch.setattr(inference, "model_max_positions", lambda path, options: None)
 
     def in_process(requests, *, cfg, model_path, callable_cls):
-        worker = callable_cls(engine="hf", model_path=model_path, engine_options=EngineOptions(), kinds=("generate", "loglik", "hidden"),
-                              max_prompt_tokens=cfg.eval.max_prompt_tokens, seed=cfg.seed)
+        worker = callable_cls(engine="hf", model_path=model_path, engine_options=EngineOptions(),
+                              kinds=("generate", "loglik", "hidden"), max_prompt_tokens=cfg.eval.max_prompt_tokens,
+                              seed=cfg.seed)
         batch = {f.name: np.array([r.get(f.name) for r in requests], dtype=object) for f in inference.REQUEST_SCHEMA}
         return {row["req_id"]: row for row in worker(batch).to_pylist()}
 
@@ -202,11 +203,13 @@ def test_oracle_scores_top_and_wrong_model_bottom(oracle_run):
     assert agg["sdrrl"]["delta"]["nlg_target"] == pytest.approx(100) and agg["base"]["nlg_target"] == pytest.approx(0)
     # BLEU used the documented fallback (no flores200 model offline) and says so
     assert rep["bleu"]["notes"] and all("tok:flores200" not in s for s in rep["bleu"]["signatures"])
-    assert any("tok:char" in s for s in rep["bleu"]["signatures"]) and any("tok:13a" in s for s in rep["bleu"]["signatures"])
+    assert (any("tok:char" in s for s in rep["bleu"]["signatures"])
+            and any("tok:13a" in s for s in rep["bleu"]["signatures"]))
     md = (out / "report.md").read_text()
     assert "| sdrrl | 100.00 (+100.00) | 100.00 (+100.00) | 100.00 (+100.00) |" in md
     assert "MKQA F1, target language" in md and "| Model | JPN | THA | AVG |" in md
-    assert {p.split("/")[-1] for p in rep["plots"]} >= {"belebele.png", "flores.png", "aggregates.png", "alignment_ja-en.png"}
+    assert ({p.split("/")[-1] for p in rep["plots"]}
+            >= {"belebele.png", "flores.png", "aggregates.png", "alignment_ja-en.png"})
     for p in rep["plots"]:
         assert (out / p).stat().st_size > 1000
     # MKQA: the two questions without ground truth are skipped and reported

@@ -14,7 +14,6 @@ from sdrrl_ray.config import load_config
 from sdrrl_ray.engines.base import EngineOptions
 from sdrrl_ray.evaluation import contamination, inference, run
 
-
 # ---------------------------------------------------------------- models to evaluate
 
 
@@ -61,14 +60,16 @@ def test_contamination_flags_exact_and_ngram_overlap(tmp_path):
     pq.write_table(table, out / "transfer_set" / "part-0.parquet")
     cfg = load_config(None, [f"out_dir={out}", "languages.targets=[ja]", "data.path="])
     items = {
-        ("belebele", "en"): [{"item_id": "leak", "fields": {"flores_passage": "The museum has a new room about the ocean. "
-                                                                               "Visitors can see large fish, old ships.",
-                                                              "question": "?"}},
-                             {"item_id": "clean", "fields": {"flores_passage": "Something else entirely, nothing shared here "
-                                                                                "with any training text at all.", "question": "?"}}],
-        ("belebele", "ja"): [{"item_id": "leak-ja", "fields": {"flores_passage": "博物館に海についての新しい部屋ができました。"
-                                                                                  "来館者は大きな魚や古い船や海の地図を見ることができます。",
-                                                                 "question": "何？"}}],
+        ("belebele", "en"): [
+            {"item_id": "leak", "fields": {"flores_passage": "The museum has a new room about the ocean. "
+                                                             "Visitors can see large fish, old ships.",
+                                           "question": "?"}},
+            {"item_id": "clean", "fields": {"flores_passage": "Something else entirely, nothing shared here "
+                                                              "with any training text at all.", "question": "?"}}],
+        ("belebele", "ja"): [
+            {"item_id": "leak-ja", "fields": {"flores_passage": "博物館に海についての新しい部屋ができました。"
+                                                                "来館者は大きな魚や古い船や海の地図を見ることができます。",
+                                              "question": "何？"}}],
         ("mkqa", "en"): [{"item_id": "q", "question": "what is 2 + 2", "answers": ["4"]}],
     }
     c = contamination.check(cfg, items)
@@ -99,13 +100,16 @@ def test_report_compares_a_one_target_model_on_its_own_language():
     cfg = load_config(None, ["languages.targets=[ja,th]", "eval.tasks=[belebele]"])
     entries = [run.ModelEntry("base", "/b"), run.ModelEntry("sdrrl", "/m/ja", "ja")]
     results = [dict(model_key=k, task="belebele", unit=u, metric="acc", value=v) for k, u, v in [
-        ("base", "ja", 40.0), ("base", "th", 20.0), ("base", "en", 60.0), ("sdrrl-ja", "ja", 50.0), ("sdrrl-ja", "en", 61.0)]]
+        ("base", "ja", 40.0), ("base", "th", 20.0), ("base", "en", 60.0), ("sdrrl-ja", "ja", 50.0),
+        ("sdrrl-ja", "en", 61.0)]]
     rep = report.build(cfg, entries, ["belebele"], ["ja", "th"], results, {}, None, "base", [], seconds=0, data_dir="")
     target, english = rep["tables"]
     base, sdrrl = target["rows"]
     assert base["values"] == {"ja": 40.0, "th": 20.0} and base["avg"] == 30.0 and not base["partial"]
-    assert sdrrl["values"] == {"ja": 50.0, "th": None} and sdrrl["partial"] and sdrrl["delta_avg"] == 10.0  # vs base on ja
-    assert english["rows"][0]["values"] == {"ja": 60.0, "th": 60.0}  # one base model: the same English run in every column
+    # vs base on ja
+    assert sdrrl["values"] == {"ja": 50.0, "th": None} and sdrrl["partial"] and sdrrl["delta_avg"] == 10.0
+    # one base model: the same English run in every column
+    assert english["rows"][0]["values"] == {"ja": 60.0, "th": 60.0}
     agg = {r["model"]: r for r in rep["aggregates"]["rows"]}
     assert agg["sdrrl"]["nlu_target"] == 50.0 and agg["sdrrl"]["delta"]["nlu_target"] == 10.0
     assert agg["sdrrl"]["delta"]["nlu_english"] == pytest.approx(1.0)

@@ -35,7 +35,8 @@ def unit(module, name):
 @pytest.mark.realdata
 def test_belebele_reads_the_released_record(tmp_path):
     (tmp_path / "belebele").mkdir()
-    shutil.copy(os.path.join(SHARED_EVAL, "belebele", "eng_Latn.first1.jsonl"), tmp_path / "belebele" / "eng_Latn.jsonl")
+    shutil.copy(os.path.join(SHARED_EVAL, "belebele", "eng_Latn.first1.jsonl"),
+                tmp_path / "belebele" / "eng_Latn.jsonl")
     c = ctx("eval.belebele_mode=both")
     (item,) = belebele.load(str(tmp_path), unit(belebele, "en"), c)
     assert item["answer"] == 1 and item["options"][0].startswith("For additional volume")
@@ -82,7 +83,8 @@ def test_flores_directions_layouts_and_shots(tmp_path):
     shots, scored = store.get("flores", enja)
     assert [s["item_id"] for s in shots] == ["1"] and [i["item_id"] for i in scored] == ["2", "3"]
     (req, _) = flores.requests(scored, shots, enja, c)
-    assert req["prefix"].startswith("Translate the following sentence from English to Japanese.\nThe cat sleeps.\n猫が寝ています。\n\n")
+    assert req["prefix"].startswith("Translate the following sentence from English to Japanese.\n"
+                                    "The cat sleeps.\n猫が寝ています。\n\n")
     assert req["body"] == "It is cold." and req["max_new_tokens"] == 128
     # the other accepted layout and the dev split
     other = tmp_path / "other"
@@ -139,7 +141,8 @@ def test_mkqa_real_sample_skips_questions_without_answers(tmp_path):
     assert len(items) == 3 and store.skipped[("mkqa", "en")] == 3
     by_query = {i["question"]: i for i in items}
     preds = {
-        by_query["who is the director of the film gladiator which was released in 2000"]["item_id"]: {"prediction": "Ridley Scott"},
+        by_query["who is the director of the film gladiator which was released in 2000"]["item_id"]: {
+            "prediction": "Ridley Scott"},
         by_query["when did help me help you come out"]["item_id"]: {"prediction": "2017"},
         by_query["mountain game of thrones world's strongest man"]["item_id"]: {"prediction": "Hafthor Bjornsson"},
     }
@@ -202,7 +205,8 @@ def test_ner_conll_parsing_prompting_and_seqeval(tmp_path):
 
 def test_ner_matching_unspaced_tokens():
     toks = ["東", "京", "の", "リ", "ド", "リ", "ー"]
-    assert ner.tag_entities(toks, [("LOC", "東京"), ("PER", "リドリー")]) == ["B-LOC", "I-LOC", "O", "B-PER", "I-PER", "I-PER", "I-PER"]
+    assert ner.tag_entities(toks, [("LOC", "東京"), ("PER", "リドリー")]) == [
+        "B-LOC", "I-LOC", "O", "B-PER", "I-PER", "I-PER", "I-PER"]
     assert ner.tag_entities(["a", "b", "a"], [("PER", "a"), ("PER", "a"), ("PER", "a")]) == ["B-PER", "O", "B-PER"]
     assert ner.parse_entities("Person: Ann\nLOCATION - Paris\n[ORG] UN\nnone", {"PER", "LOC", "ORG"}) == [
         ("PER", "Ann"), ("LOC", "Paris"), ("ORG", "UN")]
@@ -215,11 +219,14 @@ def test_ner_matching_unspaced_tokens():
 def test_offtarget_reads_dolly_and_bactrian_layouts_and_judges_language(tmp_path):
     root = tmp_path / "offtarget"
     root.mkdir()
-    shutil.copy(os.path.join(SHARED_EVAL, "dolly", "databricks-dolly-15k.head10.jsonl"), root / "databricks-dolly-15k.jsonl")
-    (root / "ja.json").write_text(json.dumps([{"instruction": "猫について教えて。", "input": "", "id": "1", "output": "猫は動物です。"},
-                                              {"instruction": "要約して。", "input": "長い文章。", "id": "2", "output": "短い。"}],
-                                             ensure_ascii=False), encoding="utf-8")
-    write_jsonl(root / "mixed.jsonl", [{"instruction": "เล่าเรื่องแมว", "lang": "th"}, {"instruction": "Hi", "lang": "en"}])
+    shutil.copy(os.path.join(SHARED_EVAL, "dolly", "databricks-dolly-15k.head10.jsonl"),
+                root / "databricks-dolly-15k.jsonl")
+    (root / "ja.json").write_text(json.dumps([
+        {"instruction": "猫について教えて。", "input": "", "id": "1", "output": "猫は動物です。"},
+        {"instruction": "要約して。", "input": "長い文章。", "id": "2", "output": "短い。"},
+    ], ensure_ascii=False), encoding="utf-8")
+    write_jsonl(root / "mixed.jsonl",
+                [{"instruction": "เล่าเรื่องแมว", "lang": "th"}, {"instruction": "Hi", "lang": "en"}])
     c = ctx()
     en = offtarget.load(str(tmp_path), unit(offtarget, "en"), c)
     assert len(en) == 10 and en[0]["input"].startswith("Virgin Australia")  # Dolly context
@@ -229,10 +236,12 @@ def test_offtarget_reads_dolly_and_bactrian_layouts_and_judges_language(tmp_path
     assert (reqs[1]["prefix"], reqs[1]["body"]) == ("要約して。\n\n", "長い文章。")
     th = offtarget.load(str(tmp_path), unit(offtarget, "th"), c)
     assert [i["instruction"] for i in th] == ["เล่าเรื่องแมว"]
-    preds = {ja[0]["item_id"]: {"prediction": "猫はかわいい動物です。"}, ja[1]["item_id"]: {"prediction": "This is an English answer."}}
+    preds = {ja[0]["item_id"]: {"prediction": "猫はかわいい動物です。"},
+             ja[1]["item_id"]: {"prediction": "This is an English answer."}}
     s = offtarget.score(ja, preds, unit(offtarget, "ja"), c)
     assert s["metrics"]["rate"] == 50.0 and s["info"]["judged"] == 2
-    assert "ko" not in s["info"]["langid_candidates"] and len(s["info"]["langid_candidates"]) < 12  # never all languages
+    # never all languages
+    assert "ko" not in s["info"]["langid_candidates"] and len(s["info"]["langid_candidates"]) < 12
     blank = offtarget.score(ja, {ja[0]["item_id"]: {"prediction": "123"}}, unit(offtarget, "ja"), c)
     assert blank["metrics"]["rate"] is None and blank["info"]["unjudged"] == 2
 
@@ -246,7 +255,8 @@ class WordTokenizer:
     pad_token_id = 0
 
     def __call__(self, text, add_special_tokens=False):
-        return {"input_ids": [len(w) for w in text.split()]} if not hasattr(self, "keep") else {"input_ids": text.split()}
+        return ({"input_ids": [len(w) for w in text.split()]} if not hasattr(self, "keep")
+                else {"input_ids": text.split()})
 
     def decode(self, ids, **_):
         return " ".join(ids)
@@ -289,15 +299,18 @@ def test_inference_truncates_the_body_and_answers_every_kind(monkeypatch):
     worker = inference.EvalInference(engine="hf", model_path="m", max_prompt_tokens=1000)
     article = " ".join(f"w{i}" for i in range(100))
     rows = [
-        dict(common.request("a", "generate", prefix="Summarize:\n", body=article, suffix="\nEnd.", max_new_tokens=10), req_id="r1"),
-        dict(common.request("b", "loglik", prefix="P: ", body=article, suffix="\nAnswer:", options=["A", "B"]), req_id="r2"),
+        dict(common.request("a", "generate", prefix="Summarize:\n", body=article, suffix="\nEnd.", max_new_tokens=10),
+             req_id="r1"),
+        dict(common.request("b", "loglik", prefix="P: ", body=article, suffix="\nAnswer:", options=["A", "B"]),
+             req_id="r2"),
         dict(common.request("c", "hidden", body="one two three", raw=True), req_id="r3"),
     ]
     batch = {f.name: np.array([r[f.name] for r in rows], dtype=object) for f in inference.REQUEST_SCHEMA}
     out = {r["req_id"]: r for r in worker(batch).to_pylist()}
     prompt = engine.prompts[0]
     flat = " ".join(prompt.split())
-    assert len(prompt.split()) <= 30 and flat.startswith("Question: Summarize: w0 w1") and flat.endswith("w25 End. Answer:")
+    assert (len(prompt.split()) <= 30 and flat.startswith("Question: Summarize: w0 w1")
+            and flat.endswith("w25 End. Answer:"))
     assert out["r1"]["truncated"] and out["r1"]["prediction"] == "ok"
     (prompt_ids, option_ids), = scorer.seen
     assert len(prompt_ids[0]) <= 40 - 2 and option_ids[0] == [["A"], ["B"]]  # the "Answer:" cue is kept

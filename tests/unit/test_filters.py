@@ -109,7 +109,8 @@ def test_planted_bad_translations_are_rejected_with_their_reason(filt, name, oth
     other_pairs = tatoeba(other)[1] if other else pairs
     reasons = _planted_rates(filt, lang, pairs, other_pairs, kind)
     caught = sum(r == reason for r in reasons) / len(reasons)
-    assert caught >= 0.95, f"{kind} into {lang}: only {caught:.0%} rejected as {reason}: {sorted(set(reasons), key=str)}"
+    assert caught >= 0.95, (
+        f"{kind} into {lang}: only {caught:.0%} rejected as {reason}: {sorted(set(reasons), key=str)}")
 
 
 @pytest.mark.parametrize(
@@ -130,7 +131,8 @@ def test_planted_bad_translations_of_the_demo_pairs_are_rejected(filt, lang, oth
     pairs = demo_pairs(lang)[:300]
     reasons = _planted_rates(filt, lang, pairs, demo_pairs(other)[:300] if other else pairs, kind)
     caught = sum(r == reason for r in reasons) / len(reasons)
-    assert caught >= 0.95, f"{kind} into {lang}: only {caught:.0%} rejected as {reason}: {sorted(set(reasons), key=str)}"
+    assert caught >= 0.95, (
+        f"{kind} into {lang}: only {caught:.0%} rejected as {reason}: {sorted(set(reasons), key=str)}")
 
 
 def test_thai_truncations_caught_by_their_marks(filt):
@@ -158,8 +160,10 @@ def test_thai_truncations_caught_by_their_marks(filt):
         ("I like apples.", "私はりんごが好きです。" + "好きです" * 6, "ja", "repetition_loop"),
         ("I like apples.", "Tôi thích táo " + "rất rất " * 6 + ".", "vi", "repetition_loop"),
         ("I like apples. I like pears.", "私はりんごが好きです。" * 6, "ja", "repetition_loop"),
-        ("This is a long sentence about the history of the city. It tells how its people lived and worked.", "歴史。", "ja", "length_ratio"),
-        ("Yes.", "はい、そうです。東京は日本の首都で、多くの人が住んでいます。春には桜が咲き、夏は暑く、秋は紅葉が美しく、冬は寒いです。", "ja", "length_ratio"),
+        ("This is a long sentence about the history of the city. It tells how its people lived and worked.", "歴史。",
+         "ja", "length_ratio"),
+        ("Yes.", "はい、そうです。東京は日本の首都で、多くの人が住んでいます。"
+                 "春には桜が咲き、夏は暑く、秋は紅葉が美しく、冬は寒いです。", "ja", "length_ratio"),
         ("I went to the store.", "私は店に行って、", "ja", "truncated"),
         ("I went to the store.", "私は「店に行った。", "ja", "truncated"),
         ("I went to the store.", "Tôi đã đi đến cửa hàng", "vi", "truncated"),

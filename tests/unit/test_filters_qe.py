@@ -10,7 +10,7 @@ import pytest
 
 from sdrrl_ray.config import Config, FilterConfig, QEConfig
 from sdrrl_ray.errors import UserError
-from sdrrl_ray.filters.qe import HTTPQEScorer, SubprocessQEScorer, WORKER, check_qe_available
+from sdrrl_ray.filters.qe import WORKER, HTTPQEScorer, SubprocessQEScorer, check_qe_available
 from sdrrl_ray.stages.filter import TranslationFilter
 from tests.unit.test_filters import filter_batch
 
@@ -43,7 +43,8 @@ def test_qe_threshold_with_fake_scorer():
     assert d["answer_qe"] == [0.79, 0.8, 0.9]
     # a text that failed an earlier check is not scored
     assert d["question_reason"][2] == "copy_of_source" and d["question_qe"][2] is None
-    assert [mt for _, mt in fake.calls[0]] == ["これは良いですか？", "悪い翻訳です。", "これは近いですか？", "ぎりぎりです。", "はい、コピーです。"]
+    assert [mt for _, mt in fake.calls[0]] == [
+        "これは良いですか？", "悪い翻訳です。", "これは近いですか？", "ぎりぎりです。", "はい、コピーです。"]
     assert len(fake.calls) == 1  # one batched call
 
 
@@ -55,7 +56,8 @@ def test_qe_disabled_scores_nothing():
 
 
 def test_qe_enabled_without_python_or_url_is_a_startup_error():
-    for cfg in (QEConfig(enabled=True), FilterConfig(qe=QEConfig(enabled=True)), Config(filter=FilterConfig(qe=QEConfig(enabled=True)))):
+    for cfg in (QEConfig(enabled=True), FilterConfig(qe=QEConfig(enabled=True)),
+                Config(filter=FilterConfig(qe=QEConfig(enabled=True)))):
         with pytest.raises(UserError, match=r"filter\.qe\.python.*filter\.qe\.url"):
             check_qe_available(cfg)
     with pytest.raises(UserError, match="filter.qe.python"):
@@ -123,7 +125,8 @@ def test_subprocess_scorer_speaks_json_lines_with_the_worker(fake_comet_env):
 
 @pytest.mark.timeout(60)
 def test_http_service_mode_and_url_check(fake_comet_env):
-    proc = subprocess.Popen([sys.executable, WORKER, "--serve", "0"], stderr=subprocess.PIPE, text=True, env=fake_comet_env)
+    proc = subprocess.Popen([sys.executable, WORKER, "--serve", "0"], stderr=subprocess.PIPE, text=True,
+                            env=fake_comet_env)
     try:
         line = proc.stderr.readline()
         port = int(re.search(r":(\d+)\s*$", line).group(1))

@@ -39,7 +39,8 @@ def make_generator(monkeypatch, tmp_path):
     monkeypatch.setattr(generate, "build_engine", FakeEngine)
 
     def make(**kw):
-        args = dict(engine="fake", model_path="x", sampling={"max_new_tokens": 8}, seed=0, cache_url=str(tmp_path / "cache"))
+        args = dict(engine="fake", model_path="x", sampling={"max_new_tokens": 8}, seed=0,
+                    cache_url=str(tmp_path / "cache"))
         args.update(kw)
         return generate.Generator(**args)
 

@@ -36,7 +36,8 @@ def test_alpaca_json_real_sample():
 
 
 def test_item_ids_are_stable_content_hashes_or_the_id_field(tmp_path):
-    p = write_jsonl(tmp_path / "a.jsonl", [{"instruction": "Q1", "output": "A1"}, {"id": 7, "instruction": "Q2", "output": "A2"}])
+    p = write_jsonl(tmp_path / "a.jsonl",
+                    [{"instruction": "Q1", "output": "A1"}, {"id": 7, "instruction": "Q2", "output": "A2"}])
     a, b = rows_of(p), rows_of(p)
     assert [r["item_id"] for r in a] == [r["item_id"] for r in b]
     assert a[0]["item_id"] == content_id("Q1", "A1") and a[1]["item_id"] == "7"
@@ -52,12 +53,14 @@ def test_dolly_sharegpt_messages_layouts(tmp_path):
         tmp_path / "mixed.jsonl",
         [
             {"instruction": "Who?", "context": "Ctx", "response": "Me", "category": "qa"},
-            {"conversations": [{"from": "system", "value": "s"}, {"from": "human", "value": "Hi?"}, {"from": "gpt", "value": "Hello."}, {"from": "human", "value": "more"}]},
+            {"conversations": [{"from": "system", "value": "s"}, {"from": "human", "value": "Hi?"},
+                               {"from": "gpt", "value": "Hello."}, {"from": "human", "value": "more"}]},
             {"messages": [{"role": "user", "content": "2+2?"}, {"role": "assistant", "content": "4"}]},
         ],
     )
     rows = rows_of(p)
-    assert [(r["question"], r["gold_answer"]) for r in rows] == [("Who?\n\nCtx", "Me"), ("Hi?", "Hello."), ("2+2?", "4")]
+    assert [(r["question"], r["gold_answer"]) for r in rows] == [
+        ("Who?\n\nCtx", "Me"), ("Hi?", "Hello."), ("2+2?", "4")]
 
 
 @pytest.mark.realdata
@@ -68,7 +71,8 @@ def test_real_dolly_sample():
 
 
 def test_parquet_and_gzip_and_folder(tmp_path):
-    pq.write_table(pa.Table.from_pylist([{"instruction": "P", "output": "Q"}, {"instruction": None, "output": "x"}]), tmp_path / "a.parquet")
+    pq.write_table(pa.Table.from_pylist([{"instruction": "P", "output": "Q"}, {"instruction": None, "output": "x"}]),
+                   tmp_path / "a.parquet")
     with gzip.open(tmp_path / "b.jsonl.gz", "wt") as fh:
         fh.write(json.dumps({"instruction": "G", "output": "H"}) + "\n")
     rows = rows_of(tmp_path)

@@ -65,7 +65,8 @@ def test_two_column_tsv(tmp_path):
     path.write_text("Hello.\tこんにちは。\nno tab here\nGood night.\tおやすみ。\r\n\t空\nA\tB\tC\n", encoding="utf-8")
     corpus = read_parallel(path, src_iso="en", tgt_iso="ja", n_pairs=None, seed=0)
     assert corpus.layout == "tsv2"
-    assert [(p.src, p.tgt, p.index) for p in corpus.pairs] == [("Hello.", "こんにちは。", 1), ("Good night.", "おやすみ。", 3)]
+    assert [(p.src, p.tgt, p.index) for p in corpus.pairs] == [
+        ("Hello.", "こんにちは。", 1), ("Good night.", "おやすみ。", 3)]
     assert corpus.bad == [(2, "1 columns (expected 2)"), (4, "empty sentence"), (5, "3 columns (expected 2)")]
 
 

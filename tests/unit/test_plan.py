@@ -142,8 +142,8 @@ def test_a_gpu_rate_is_never_scaled_up_for_a_smaller_model(tmp_path):
 
 def test_gpu_results_are_scaled_by_model_size_and_peak(tmp_path):
     (tmp_path / "generate_gpu.json").write_text(json.dumps(
-        {"benchmark": "generate", "engine": "vllm", "model": {"params": 1e9}, "machine": {"cuda": "NVIDIA H100 80GB HBM3"},
-         "results": [{"side": "pipeline", "tokens_per_s": 10000.0}]}))
+        {"benchmark": "generate", "engine": "vllm", "model": {"params": 1e9},
+         "machine": {"cuda": "NVIDIA H100 80GB HBM3"}, "results": [{"side": "pipeline", "tokens_per_s": 10000.0}]}))
     (tmp_path / "train_gpu.json").write_text(json.dumps(
         {"machine": {}, "result": {"device": "NVIDIA H100 80GB HBM3", "params": 1.1e9, "mfu": 0.5}}))
     results = R.load_results(str(tmp_path))
@@ -169,7 +169,8 @@ def test_translate_results_pick_the_backend_and_precision_of_the_node(tmp_path):
     assert rate.tokens_per_s == pytest.approx(25.0 * 32) and "int8" in rate.detail
     assert R.translation_rate(results, cpu, "ct2", 1.22e8, 4).tokens_per_s == pytest.approx(25.0 * 32 / 2)
     assert R.translation_rate(results, cpu, "hf", 6.1e7, 4).tokens_per_s == pytest.approx(10.0 * 32)
-    assert R.translation_rate(results, get_node("p5.48xlarge", uses_gpu=True), "ct2", 3.3e9, 4).source.startswith("default")
+    assert R.translation_rate(results, get_node("p5.48xlarge", uses_gpu=True), "ct2", 3.3e9, 4).source.startswith(
+        "default")
 
 
 def test_bad_node_type_is_a_clear_user_error():

@@ -63,7 +63,8 @@ def test_untranslated_reassembly_is_the_input():
 def test_japanese_sentences_without_spaces():
     text = "猫が寝ています。犬も寝ています！本当ですか？「はい。」と言った。\n\n* りんご\n* みかん"
     plan = segment(text, "ja")
-    assert plan.segments == ("猫が寝ています。", "犬も寝ています！", "本当ですか？", "「はい。」と言った。", "りんご", "みかん")
+    assert plan.segments == ("猫が寝ています。", "犬も寝ています！", "本当ですか？", "「はい。」と言った。", "りんご",
+                             "みかん")
     # into English: sentences get a space between them; list markers stay
     out = reassemble(plan, ["The cat sleeps.", "The dog too!", "Really?", '"Yes," he said.', "apple", "orange"], "en")
     assert out == 'The cat sleeps. The dog too! Really? "Yes," he said.\n\n* apple\n* orange'
@@ -116,7 +117,8 @@ def test_markers_headings_quotes_and_tables_are_kept():
     plan = segment(text, "en")
     assert plan.segments == ("Title here", "A quote.", "Another.", "Numbered.", "Lettered.", "Name", "Age", "Tom")
     out = reassemble(plan, [s.upper() for s in plan.segments])
-    assert out == "# TITLE HERE\n> A QUOTE. ANOTHER.\n(1) NUMBERED.\na) LETTERED.\n| NAME | AGE |\n|---|---|\n| TOM | 12 |"
+    assert out == ("# TITLE HERE\n> A QUOTE. ANOTHER.\n(1) NUMBERED.\na) LETTERED.\n"
+                   "| NAME | AGE |\n|---|---|\n| TOM | 12 |")
 
 
 def test_runs_without_letters_are_not_sent():
@@ -170,7 +172,8 @@ def test_real_alpaca_answers_round_trip_and_never_send_code_or_urls():
 @pytest.mark.parametrize(
     "lang,text,segments",
     [
-        ("ja", "手順は次のとおりです。簡単です！\n\n1. `pip` を使います。\n2) 実行します。\n\n```bash\necho 完了。\n```\n詳細は https://example.jp/a を見てください。",
+        ("ja", "手順は次のとおりです。簡単です！\n\n1. `pip` を使います。\n2) 実行します。\n\n"
+               "```bash\necho 完了。\n```\n詳細は https://example.jp/a を見てください。",
          ("手順は次のとおりです。", "簡単です！", "を使います。", "実行します。", "詳細は", "を見てください。")),
         ("th", "ขั้นตอนมีดังนี้ ง่ายมาก\n\n- ติดตั้ง `numpy` ก่อน\n- รันโปรแกรม\n\n```\nprint(1)\n```",
          ("ขั้นตอนมีดังนี้", "ง่ายมาก", "ติดตั้ง", "ก่อน", "รันโปรแกรม")),

@@ -10,9 +10,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from sdrrl_ray.stages.tokenize import encode_example
 from sdrrl_ray.train.loss import IGNORE, Example, collate, micro_loss, model_inputs, per_example_ce
 from sdrrl_ray.train.plan import example_weights
-from sdrrl_ray.stages.tokenize import encode_example
 
 QA = [
     ("LL", "What is the capital of France?", "Paris is the capital of France."),

@@ -87,7 +87,8 @@ def test_mixed_targets_one_call_per_target_with_every_segment(make_translator):
 
 def test_rejected_rows_and_missing_answers_are_untouched(make_translator):
     tr = make_translator()
-    d = tr(batch([("ja", "Q1?", None), ("ja", "Q2?", "A2."), ("th", "Q3?", "A3.")], status=["ok", "rejected", "ok"])).to_pydict()
+    d = tr(batch([("ja", "Q1?", None), ("ja", "Q2?", "A2."), ("th", "Q3?", "A3.")],
+                 status=["ok", "rejected", "ok"])).to_pydict()
     assert d["question_tgt"] == ["<ja:Q1?>", None, "<th:Q3?>"]
     assert d["answer_tgt"] == [None, None, "<th:A3.>"]
     assert d["status"] == ["ok", "rejected", "ok"]
@@ -100,7 +101,8 @@ def out_types_ok(table):
 
 def test_a_failing_row_does_not_fail_the_batch(make_translator):
     tr = make_translator()
-    d = tr(batch([("ja", "Fine?", "Yes."), ("ja", "Bad?", "This will FAIL."), ("ja", "Also fine?", "Yes.")])).to_pydict()
+    d = tr(batch([("ja", "Fine?", "Yes."), ("ja", "Bad?", "This will FAIL."),
+                  ("ja", "Also fine?", "Yes.")])).to_pydict()
     assert d["question_tgt"] == ["<ja:Fine?>", None, "<ja:Also fine?>"]
     assert d["answer_tgt"] == ["<ja:Yes.>", None, "<ja:Yes.>"]
     assert d["translate_error"] == [None, "RuntimeError: the model choked on FAIL", None]
@@ -191,7 +193,8 @@ def test_marian_serves_only_its_pair():
     with pytest.raises(UserError, match="not en->th"):
         codes.check_pair("en", "th")
     # multi-target: the target's >>xxx<< token goes before the source
-    multi = LanguageCodes(FakeMarianTokenizer({">>jpn<<": 5, ">>tha<<": 6}, source_lang="en", target_lang="mul"), "marian", "/m")
+    multi = LanguageCodes(FakeMarianTokenizer({">>jpn<<": 5, ">>tha<<": 6}, source_lang="en", target_lang="mul"),
+                          "marian", "/m")
     assert multi.check_pair("en", "th") == ">>tha<<"
     with pytest.raises(UserError, match="no >>xxx<< token for 'km'"):
         multi.check_pair("en", "km")
@@ -205,7 +208,8 @@ def test_to_iso():
 def test_m2m100_vocabulary_is_ordered_by_id_and_padded():
     tok = FakeTokenizer({"<s>": 0, "<pad>": 1, "</s>": 2, "a": 3, "b": 5}, lang_token_to_id={"__ja__": 6, "__en__": 7},
                         added_tokens_encoder={"<unk>": 4})
-    assert m2m100_vocabulary(10, tok) == ["<s>", "<pad>", "</s>", "a", "<unk>", "b", "__ja__", "__en__", "madeupword0", "madeupword1"]
+    assert m2m100_vocabulary(10, tok) == ["<s>", "<pad>", "</s>", "a", "<unk>", "b", "__ja__", "__en__",
+                                          "madeupword0", "madeupword1"]
 
 
 # --------------------------------------------------------------------------------------------
@@ -235,5 +239,6 @@ def test_resolve_translation_model(tmp_path):
         models.resolve_translation_model("demo:gpt")
     with pytest.raises(UserError, match="no demo Marian model for en-km"):
         models.resolve_translation_model("demo:marian", "en", "km")
-    assert models.per_pair("demo:marian") and models.per_pair("/m/opus-mt-{src}-{tgt}") and not models.per_pair("demo:nllb")
+    assert (models.per_pair("demo:marian") and models.per_pair("/m/opus-mt-{src}-{tgt}")
+            and not models.per_pair("demo:nllb"))
     assert os.path.isdir(str(hf))

@@ -5,7 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from sdrrl_ray.stages.variants import ANSWER_REJECTED, BOTH_REJECTED, QUESTION_REJECTED, VARIANTS, count_drops, expand_variants
+from sdrrl_ray.stages.variants import (
+    ANSWER_REJECTED,
+    BOTH_REJECTED,
+    QUESTION_REJECTED,
+    VARIANTS,
+    count_drops,
+    expand_variants,
+)
 
 
 def _batch(flags, tgt="ja"):

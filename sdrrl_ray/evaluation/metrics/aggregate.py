@@ -27,7 +27,8 @@ def nlu(belebele_avg: Optional[float]) -> Optional[float]:
     return belebele_avg
 
 
-def nlg(flores_bleu_avg: Optional[float], xlsum_rougel_avg: Optional[float], mkqa_f1_avg: Optional[float]) -> tuple[Optional[float], list[str]]:
+def nlg(flores_bleu_avg: Optional[float], xlsum_rougel_avg: Optional[float],
+        mkqa_f1_avg: Optional[float]) -> tuple[Optional[float], list[str]]:
     """(NLG, the components it used): the mean of those present; the paper's needs all three."""
     parts = {"flores": flores_bleu_avg, "xlsum": xlsum_rougel_avg, "mkqa": mkqa_f1_avg}
     used = [k for k, v in parts.items() if v is not None]

@@ -112,7 +112,8 @@ def corpus_scores(
     """
     from sacrebleu.metrics import BLEU, CHRF
 
-    streams = [list(r) for r in references] if references and isinstance(references[0], (list, tuple)) else [list(references)]
+    streams = ([list(r) for r in references] if references and isinstance(references[0], (list, tuple))
+               else [list(references)])
     choice = choose_tokenizer(tokenize, fallback, tgt_lang, allow_download)
     bleu = BLEU(tokenize=choice.tokenize)
     chrf = CHRF(word_order=2)
