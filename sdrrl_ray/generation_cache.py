@@ -15,9 +15,10 @@ import os
 import uuid
 from typing import Optional
 
-import fsspec
 import pyarrow as pa
 import pyarrow.parquet as pq
+
+from sdrrl_ray import storage
 
 PROMPT_FORMAT_VERSION = 1  # bump when sdrrl_ray.prompts changes what the model sees
 
@@ -41,7 +42,8 @@ def model_fingerprint(model_path: str) -> dict:
         if os.path.exists(config):
             with open(config, "rb") as fh:
                 info["config_sha256"] = hashlib.sha256(fh.read()).hexdigest()
-        weights = sorted(glob.glob(os.path.join(model_path, "*.safetensors")) + glob.glob(os.path.join(model_path, "*.bin")))
+        weights = sorted(glob.glob(os.path.join(model_path, "*.safetensors"))
+                         + glob.glob(os.path.join(model_path, "*.bin")))
         info["weights"] = [[os.path.basename(w), os.path.getsize(w)] for w in weights]
     return info
 
@@ -70,7 +72,7 @@ class GenerationCache:
 
     def __init__(self, url: str):
         self.url = url.rstrip("/")
-        self.fs, self.root = fsspec.core.url_to_fs(self.url)
+        self.fs, self.root = storage.url_to_fs(self.url)
         self.entries: dict[str, dict] = {}
         if self.fs.exists(self.root):
             for part in sorted(self.fs.glob(f"{self.root}/part-*.parquet")):
@@ -98,7 +100,7 @@ class GenerationCache:
 
 
 def write_key_file(url: str, description: dict) -> None:
-    fs, root = fsspec.core.url_to_fs(url.rstrip("/"))
+    fs, root = storage.url_to_fs(url)
     fs.makedirs(root, exist_ok=True)
     with fs.open(f"{root}/key.json", "w") as fh:
         json.dump(description, fh, indent=2, sort_keys=True)

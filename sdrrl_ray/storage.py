@@ -42,8 +42,16 @@ def is_remote_url(path: str) -> bool:
 
 
 def url_to_fs(url: str):
-    """(filesystem, path inside it) for a local path or URL."""
-    return fsspec.core.url_to_fs(url.rstrip("/") if len(url) > 1 else url)
+    """(filesystem, path inside it) for a local path or URL.
+
+    An object store is listed afresh each time (fsspec's ``use_listings_cache=False``): ``OUT`` is
+    written by several processes at once (the driver, Ray Data's and Ray Train's workers), and a
+    listing cached in one process hides what the others wrote since (a resumed run's manifest would
+    count none of the parts its workers just committed)."""
+    url = url.rstrip("/") if len(url) > 1 else url
+    if is_remote_url(url) and not url.startswith("file://"):
+        return fsspec.core.url_to_fs(url, use_listings_cache=False)
+    return fsspec.core.url_to_fs(url)
 
 
 def join(root: str, *parts: str) -> str:
@@ -248,9 +256,10 @@ def ensure_local_copy(url: str, cache_dir: Optional[str] = None, *, lock_timeout
 
     Later callers on the node reuse the copy as long as the remote listing (names, sizes, etags) is unchanged."""
     try:
-        fs, path = fsspec.core.url_to_fs(url)
+        fs, path = url_to_fs(url)
     except (ImportError, ValueError) as exc:
-        raise UserError(f"model URL {url}: no filesystem for it ({exc}); install s3fs for s3://, gcsfs for gs://") from None
+        raise UserError(f"model URL {url}: no filesystem for it ({exc}); "
+                        "install s3fs for s3:// (pip install 'sdrrl-ray[s3]'), gcsfs for gs://") from None
     try:
         if not fs.exists(path):
             raise FileNotFoundError(path)
@@ -287,7 +296,8 @@ def ensure_local_copy(url: str, cache_dir: Optional[str] = None, *, lock_timeout
 
 
 def local_model_path(path: str, cache_dir: Optional[str] = None) -> str:
-    """``path`` unchanged when local (or a hub id); a local copy of it when it is a URL (see :func:`ensure_local_copy`)."""
+    """``path`` unchanged when local (or a hub id); a local copy of it when it is a URL
+    (see :func:`ensure_local_copy`)."""
     if not is_remote_url(path):
         return path
     return ensure_local_copy(path, cache_dir)[0]

@@ -67,12 +67,9 @@ def save_hf_folder(module: Any, state_dict: dict, *, tokenizer_src: str, dest: s
         AutoTokenizer.from_pretrained(tokenizer_src).save_pretrained(tmp)
         _umask_permissions(tmp)
         if remote:
-            import fsspec
+            from sdrrl_ray import storage
 
-            fs, path = fsspec.core.url_to_fs(dest)
-            if fs.exists(path):
-                fs.rm(path, recursive=True)
-            fs.put(tmp.rstrip("/") + "/", path, recursive=True)
+            storage.upload(tmp, dest)  # replaces what is there
             shutil.rmtree(tmp, ignore_errors=True)
         else:
             old = None

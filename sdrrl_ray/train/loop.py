@@ -288,10 +288,10 @@ def train_loop_per_worker(config: dict) -> dict:
         last_report = time.monotonic()
     missing = torch.zeros(1, dtype=torch.float64)
     if rank == 0:
-        import fsspec
+        from sdrrl_ray import storage
 
-        fs, path = fsspec.core.url_to_fs(config["export_dir"])
-        missing[0] = float(state["exported_epoch"] is None or not fs.exists(f"{path}/config.json"))
+        missing[0] = float(state["exported_epoch"] is None
+                           or not storage.exists(storage.join(config["export_dir"], "config.json")))
     missing = missing.to(device)
     dist.all_reduce(missing)
     if missing.item() > 0:  # a finished run restored after its export was deleted: export the final weights

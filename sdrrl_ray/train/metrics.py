@@ -15,11 +15,11 @@ import time
 import uuid
 from typing import Iterable, Optional
 
-import fsspec
+from sdrrl_ray import storage
 
 
 def _is_remote(url: str) -> bool:
-    return "://" in url and not url.startswith("file://")
+    return storage.is_remote_url(url) and not url.startswith("file://")
 
 
 class JsonlLog:
@@ -44,7 +44,8 @@ class JsonlLog:
 
     def flush(self) -> None:
         if self.remote and self.lines:
-            with fsspec.open(self.part, "w") as fh:
+            fs, path = storage.url_to_fs(self.part)
+            with fs.open(path, "w") as fh:  # one PUT: a reader sees the whole part or none of it
                 fh.write("\n".join(self.lines) + "\n")
 
     def close(self) -> None:
@@ -57,7 +58,7 @@ def merge_parts(url: str) -> None:
     """Append the remote part files to ``url`` and remove them (no-op for a local log)."""
     if not _is_remote(url):
         return
-    fs, path = fsspec.core.url_to_fs(url)
+    fs, path = storage.url_to_fs(url)
     parts = sorted(fs.glob(f"{path}.parts/*.jsonl"))
     if not parts:
         return
@@ -70,7 +71,7 @@ def merge_parts(url: str) -> None:
 
 
 def read_log(url: str) -> list[dict]:
-    fs, path = fsspec.core.url_to_fs(url)
+    fs, path = storage.url_to_fs(url)
     if not fs.exists(path):
         return []
     with fs.open(path, "r") as fh:
