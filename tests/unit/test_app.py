@@ -94,3 +94,15 @@ def test_cli_and_jobs_run_the_same_phase_table(monkeypatch, capsys):
     assert jobs.job_main([DEMO, "phases=[train,eval]"], prog="jobs/full.py") == 0
     last = capsys.readouterr().out.strip().splitlines()[-1]
     assert ran == ["train", "eval"] and set(json.loads(last)["phases"]) == {"train", "eval"}
+
+
+def test_console_scripts_point_at_functions_that_exist():
+    import importlib
+    import tomllib
+
+    with open(os.path.join(ROOT, "pyproject.toml"), "rb") as fh:
+        scripts = tomllib.load(fh)["project"]["scripts"]
+    assert set(scripts) == {"sdrrl"}
+    for target in scripts.values():
+        module, _, fn = target.partition(":")
+        assert callable(getattr(importlib.import_module(module), fn)), target
