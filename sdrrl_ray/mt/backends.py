@@ -120,11 +120,7 @@ class CT2Backend:
     def translate_batch(self, segments: list[str], src_iso: str, tgt_iso: str) -> list[str]:
         if not segments:
             return []
-        prefix_src = self.codes.check_pair(src_iso, tgt_iso)
-        src_value = self.codes.src_lang_value(src_iso)
-        if src_value is not None:
-            self.tokenizer.src_lang = src_value
-        texts = [f"{prefix_src} {s}" if prefix_src else s for s in segments]
+        texts = self.codes.source_texts(segments, src_iso, tgt_iso)
         ids = self.tokenizer(texts, truncation=True, max_length=self.options.max_input_tokens)["input_ids"]
         source = [self.tokenizer.convert_ids_to_tokens(row) for row in ids]
         tgt_token = self.codes.token(tgt_iso)
@@ -188,10 +184,7 @@ class HFBackend:
 
         if not segments:
             return []
-        prefix_src = self.codes.check_pair(src_iso, tgt_iso)
-        src_value = self.codes.src_lang_value(src_iso)
-        if src_value is not None:
-            self.tokenizer.src_lang = src_value
+        texts = self.codes.source_texts(segments, src_iso, tgt_iso)
         tgt_token = self.codes.token(tgt_iso)
         o = self.options
         kwargs: dict = dict(num_beams=o.beam_size, max_new_tokens=o.max_decoding_length, do_sample=False)
@@ -203,7 +196,6 @@ class HFBackend:
         if start is None:
             start = self.model.config.decoder_start_token_id
         forced = kwargs.get("forced_bos_token_id")
-        texts = [f"{prefix_src} {s}" if prefix_src else s for s in segments]
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))  # similar lengths share a batch
         out: list[Optional[str]] = [None] * len(texts)
         with torch.inference_mode():

@@ -111,6 +111,15 @@ class LanguageCodes:
             return languages.get(iso).m2m100
         return None
 
+    def source_texts(self, segments: list[str], src: str, tgt: str) -> list[str]:
+        """The segments as the model reads them for ``src`` -> ``tgt``: the tokenizer's source language
+        set (NLLB, M2M100) and a Marian ``>>xxx<<`` prefix where the model needs one."""
+        prefix = self.check_pair(src, tgt)
+        src_value = self.src_lang_value(src)
+        if src_value is not None:
+            self.tokenizer.src_lang = src_value
+        return [f"{prefix} {s}" if prefix else s for s in segments]
+
     def check_pair(self, src: str, tgt: str) -> Optional[str]:
         """Marian: raise unless the model serves ``src``->``tgt``; return a ``>>xxx<<`` source prefix if needed."""
         if (src, tgt) not in self._checked:
