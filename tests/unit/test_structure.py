@@ -256,3 +256,10 @@ def test_the_subset_names_are_spelled_out_in_the_schema_only():
             if len(spelled) >= 2:
                 found.append(f"{path.relative_to(ROOT)}:{node.lineno} {sorted(spelled)}")
     assert not found, "subset names written out again (use sdrrl_ray.schema): " + ", ".join(found)
+
+
+def test_every_package_folder_is_a_regular_package():
+    """A folder of modules without __init__.py is left out of a (non-editable) install."""
+    missing = [str(d.relative_to(ROOT)) for d in [PACKAGE, *PACKAGE.rglob("*")]
+               if d.is_dir() and any(d.glob("*.py")) and not (d / "__init__.py").exists()]
+    assert not missing, f"folders of modules without __init__.py: {missing}"
