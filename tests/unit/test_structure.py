@@ -263,3 +263,20 @@ def test_every_package_folder_is_a_regular_package():
     missing = [str(d.relative_to(ROOT)) for d in [PACKAGE, *PACKAGE.rglob("*")]
                if d.is_dir() and any(d.glob("*.py")) and not (d / "__init__.py").exists()]
     assert not missing, f"folders of modules without __init__.py: {missing}"
+
+
+def test_every_data_file_of_the_package_is_declared_package_data():
+    """What the code reads beside its modules (demo data, planner tables) ships in a wheel."""
+    import fnmatch
+    import tomllib
+
+    with open(ROOT / "pyproject.toml", "rb") as fh:
+        patterns = tomllib.load(fh)["tool"]["setuptools"]["package-data"]["sdrrl_ray"]
+    undeclared = []
+    for path in PACKAGE.rglob("*"):
+        rel = path.relative_to(PACKAGE).as_posix()
+        if path.is_dir() or path.suffix in (".py", ".pyc") or "__pycache__" in rel:
+            continue
+        if not any(fnmatch.fnmatch(rel, p) for p in patterns):
+            undeclared.append(rel)
+    assert not undeclared, f"data files not in [tool.setuptools.package-data]: {undeclared}"
