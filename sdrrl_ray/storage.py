@@ -77,6 +77,11 @@ def exists(url: str) -> bool:
     return fs.exists(path)
 
 
+def is_file(url: str) -> bool:
+    fs, path = url_to_fs(url)
+    return fs.exists(path) and not fs.isdir(path)
+
+
 def makedirs(url: str) -> None:
     fs, path = url_to_fs(url)
     fs.makedirs(path, exist_ok=True)

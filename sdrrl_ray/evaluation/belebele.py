@@ -20,7 +20,7 @@ import re
 import unicodedata
 from typing import Optional
 
-from sdrrl_ray import languages
+from sdrrl_ray import languages, storage
 from sdrrl_ray.evaluation import common
 from sdrrl_ray.evaluation.common import Context, Unit
 
@@ -42,9 +42,9 @@ def units(targets: list[str]) -> list[Unit]:
 
 
 def candidates(data_dir: str, code: str) -> list[str]:
-    root = common.join(data_dir, NAME)
-    return [common.join(root, f"{code}.jsonl"), common.join(root, "Belebele", f"{code}.jsonl"),
-            common.join(root, f"{code}.json")]
+    root = storage.join(data_dir, NAME)
+    return [storage.join(root, f"{code}.jsonl"), storage.join(root, "Belebele", f"{code}.jsonl"),
+            storage.join(root, f"{code}.json")]
 
 
 def load(data_dir: str, unit: Unit, ctx: Context) -> list[dict]:

@@ -20,9 +20,7 @@ import string
 from dataclasses import dataclass
 from typing import Any, Iterable, Optional
 
-import fsspec
-
-from sdrrl_ray import languages
+from sdrrl_ray import languages, storage
 from sdrrl_ray.config import EvalConfig
 from sdrrl_ray.errors import UserError
 
@@ -74,22 +72,9 @@ def lang_name(iso: str) -> str:
 # files
 
 
-def join(root: str, *parts: str) -> str:
-    """Join path parts onto a local folder or an fsspec URL."""
-    out = root.rstrip("/")
-    for part in parts:
-        out = f"{out}/{part.strip('/')}"
-    return out
-
-
-def exists(url: str) -> bool:
-    fs, path = fsspec.core.url_to_fs(url)
-    return fs.exists(path) and not fs.isdir(path)
-
-
 def first_existing(candidates: Iterable[str]) -> Optional[str]:
     for url in candidates:
-        if exists(url):
+        if storage.is_file(url):
             return url
     return None
 
@@ -107,7 +92,7 @@ class MissingData(UserError):
 
 
 def read_bytes(url: str) -> bytes:
-    fs, path = fsspec.core.url_to_fs(url)
+    fs, path = storage.url_to_fs(url)
     with fs.open(path, "rb") as fh:
         data = fh.read()
     if url.endswith(".gz") or data[:2] == b"\x1f\x8b":
@@ -145,7 +130,7 @@ def read_records(url: str) -> list[dict]:
 
 
 def list_files(url: str) -> list[str]:
-    fs, path = fsspec.core.url_to_fs(url)
+    fs, path = storage.url_to_fs(url)
     if not fs.exists(path) or not fs.isdir(path):
         return []
     protocol = url.split("://", 1)[0] + "://" if "://" in url else ""

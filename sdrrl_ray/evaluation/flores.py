@@ -14,7 +14,7 @@ non-empty line of the answer is the translation. Scores: corpus BLEU (paper sign
 
 from __future__ import annotations
 
-from sdrrl_ray import languages
+from sdrrl_ray import languages, storage
 from sdrrl_ray.evaluation import common
 from sdrrl_ray.evaluation.common import ENGLISH, ENGLISH_SIDE, TARGET, Context, Unit
 from sdrrl_ray.evaluation.metrics.bleu import corpus_scores
@@ -34,12 +34,12 @@ def units(targets: list[str]) -> list[Unit]:
 
 
 def candidates(data_dir: str, code: str, split: str) -> list[str]:
-    root = common.join(data_dir, NAME)
+    root = storage.join(data_dir, NAME)
     name = f"{code}.{split}"
     return [
-        common.join(root, "flores200_dataset", split, name),
-        common.join(root, split, name),
-        common.join(root, name),
+        storage.join(root, "flores200_dataset", split, name),
+        storage.join(root, split, name),
+        storage.join(root, name),
     ]
 
 

@@ -12,7 +12,7 @@ without ground truth in that language are skipped (counted as ``skipped``).
 
 from __future__ import annotations
 
-from sdrrl_ray import languages
+from sdrrl_ray import languages, storage
 from sdrrl_ray.evaluation import common
 from sdrrl_ray.evaluation.common import Context, Unit
 from sdrrl_ray.evaluation.metrics import mkqa as mkqa_metric
@@ -29,8 +29,8 @@ def units(targets: list[str]) -> list[Unit]:
 
 
 def find_file(data_dir: str) -> str:
-    root = common.join(data_dir, NAME)
-    named = [common.join(root, "mkqa.jsonl.gz"), common.join(root, "mkqa.jsonl")]
+    root = storage.join(data_dir, NAME)
+    named = [storage.join(root, "mkqa.jsonl.gz"), storage.join(root, "mkqa.jsonl")]
     found = common.first_existing(named)
     if found:
         return found

@@ -19,7 +19,7 @@ import re
 import unicodedata
 from typing import Optional
 
-from sdrrl_ray import languages
+from sdrrl_ray import languages, storage
 from sdrrl_ray.evaluation import common
 from sdrrl_ray.evaluation.common import Context, Unit
 from sdrrl_ray.evaluation.metrics.ner import entity_scores, spans
@@ -40,13 +40,13 @@ def units(targets: list[str]) -> list[Unit]:
 
 
 def candidates(data_dir: str, lang: str, split: str) -> list[str]:
-    root = common.join(data_dir, NAME)
+    root = storage.join(data_dir, NAME)
     return [
-        common.join(root, lang, split),
-        common.join(root, lang, f"{split}.txt"),
-        common.join(root, lang, f"{split}.tsv"),
-        common.join(root, f"{split}-{lang}.tsv"),
-        common.join(root, f"{lang}.{split}"),
+        storage.join(root, lang, split),
+        storage.join(root, lang, f"{split}.txt"),
+        storage.join(root, lang, f"{split}.tsv"),
+        storage.join(root, f"{split}-{lang}.tsv"),
+        storage.join(root, f"{lang}.{split}"),
     ]
 
 

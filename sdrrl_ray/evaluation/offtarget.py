@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import os
 
+from sdrrl_ray import storage
 from sdrrl_ray.evaluation import common
 from sdrrl_ray.evaluation.common import Context, Unit
 
@@ -44,7 +45,7 @@ def _stem(path: str) -> str:
 
 def files_for(data_dir: str, lang: str) -> tuple[list[str], bool]:
     """(files, whether records must be filtered by a language field)."""
-    root = common.join(data_dir, NAME)
+    root = storage.join(data_dir, NAME)
     files = [p for p in common.list_files(root) if _stem(p)]
     named = [p for p in files if _stem(p) == lang or _stem(p).endswith((f"_{lang}", f"-{lang}"))]
     if lang == common.ENGLISH:
@@ -68,7 +69,7 @@ def load(data_dir: str, unit: Unit, ctx: Context) -> list[dict]:
             item_id = str(rec.get("id") or rec.get("example_id") or f"{os.path.basename(path)}:{i + 1}")
             items.append(dict(item_id=item_id, instruction=instruction, input=extra))
     if not items:
-        raise common.MissingData(f"{NAME}: no {unit.lang} prompts in {common.join(data_dir, NAME)}")
+        raise common.MissingData(f"{NAME}: no {unit.lang} prompts in {storage.join(data_dir, NAME)}")
     return items
 
 

@@ -12,7 +12,7 @@ project's own (:mod:`.metrics.rouge`): characters as tokens for unspaced scripts
 
 from __future__ import annotations
 
-from sdrrl_ray import languages
+from sdrrl_ray import languages, storage
 from sdrrl_ray.evaluation import common
 from sdrrl_ray.evaluation.common import Context, Unit
 from sdrrl_ray.evaluation.metrics.rouge import rouge_scores
@@ -29,11 +29,11 @@ def units(targets: list[str]) -> list[Unit]:
 
 
 def candidates(data_dir: str, name: str, split: str) -> list[str]:
-    root = common.join(data_dir, NAME)
+    root = storage.join(data_dir, NAME)
     return [
-        common.join(root, f"{name}_{split}.jsonl"),
-        common.join(root, name, f"{name}_{split}.jsonl"),
-        common.join(root, f"{name}_{split}.jsonl.gz"),
+        storage.join(root, f"{name}_{split}.jsonl"),
+        storage.join(root, name, f"{name}_{split}.jsonl"),
+        storage.join(root, f"{name}_{split}.jsonl.gz"),
     ]
 
 
