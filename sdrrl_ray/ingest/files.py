@@ -15,9 +15,9 @@ import os
 from dataclasses import dataclass
 from typing import Any, Iterator, Optional
 
-import fsspec
 import pyarrow.parquet as pq
 
+from sdrrl_ray import storage
 from sdrrl_ray.config import DataConfig
 from sdrrl_ray.errors import UserError
 from sdrrl_ray.ingest import records
@@ -62,7 +62,7 @@ def list_inputs(cfg: DataConfig) -> list[InputFile]:
     if not cfg.path:
         raise UserError("data.path is empty; set it in the config or with data.path=FILE")
     try:
-        fs, root = fsspec.core.url_to_fs(cfg.path)
+        fs, root = storage.url_to_fs(cfg.path)
     except (ImportError, ValueError) as exc:
         raise UserError(f"data.path={cfg.path}: cannot open this URL ({exc})") from None
     protocol = fs.protocol if isinstance(fs.protocol, str) else fs.protocol[0]
@@ -134,7 +134,7 @@ def content_id(question: str, answer: str) -> str:
 
 def _iter_raw(f: InputFile) -> Iterator[tuple[int, Any, Optional[records.RecordError]]]:
     """(line, parsed record or None, error) for every record of one file, in file order."""
-    fs, path = fsspec.core.url_to_fs(f.path)
+    fs, path = storage.url_to_fs(f.path)
     if f.kind == "json":
         for i, rec in enumerate(json.loads(_read_bytes(fs, path).decode("utf-8")), start=1):
             yield i, rec, None
