@@ -2,7 +2,7 @@
 
 :class:`EvalInference` is the ``map_batches`` callable class (one model per actor, loaded once):
 
-- ``generate`` rows go through :func:`sdrrl_ray.engines.build_engine` (``hf`` or ``vllm``), with the
+- ``generate`` rows go through :func:`sdrrl_ray.engines.build.build_engine` (``hf`` or ``vllm``), with the
   project's prompt builder (:func:`sdrrl_ray.prompts.render_prompt`: the chat template when the
   model has one), greedy by default, sampling seeded per request;
 - ``loglik`` rows (BELEBELE option scoring) and ``hidden`` rows (alignment sentence vectors) need

@@ -74,7 +74,7 @@ def make_tasks(
     tasks: Sequence[str] = TASKS,
     lexicon: Optional[Lexicon] = None,
 ) -> list[dict]:
-    """Rows for the ``mt`` (both directions) and ``comp`` subsets, columns as :mod:`sdrrl_ray.variants`.
+    """Rows for the ``mt`` (both directions) and ``comp`` subsets, columns as :mod:`sdrrl_ray.stages.variants`.
 
     ``pairs`` are :class:`Pair` s (their ``index`` names the rows) or ``(src, tgt)`` tuples (their
     position does). Per pair: ``mt`` src->tgt, ``mt`` tgt->src, ``comp`` on the target sentence,

@@ -1,4 +1,5 @@
-"""The shipped cluster configs (cluster/), job configs and the cluster helpers (sdrrl_ray/cluster.py).
+"""The shipped cluster configs (cluster/), job configs and the cluster helpers (model copies in
+sdrrl_ray/storage.py, actor pools in sdrrl_ray/runtime.py).
 
 - Ray cluster-launcher YAMLs are checked with Ray's own schema and preparation code (what `ray up` runs).
 - KubeRay manifests are parsed and checked for structure (no Kubernetes API here).
