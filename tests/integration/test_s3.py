@@ -19,11 +19,9 @@ pyarrow's S3 filesystem, as it does for any ``s3://`` storage path), from an emp
 
 from __future__ import annotations
 
-import ctypes
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -32,6 +30,7 @@ import urllib.request
 import pytest
 
 from tests.conftest import ROOT
+from tests.integration.isolation import die_with_parent, free_port
 
 DEMO = os.path.join(ROOT, "jobs", "configs", "demo.yaml")
 FULL_JOB = os.path.join(ROOT, "jobs", "full.py")
@@ -52,24 +51,14 @@ KEPT_ON_RERUN = ("manifest.json", "run.json", "transfer_set/", "rejects/", ".com
                  "train_log.jsonl", "train_cache/", "checkpoints/")
 
 
-def _die_with_parent() -> None:
-    ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def s3_server(tmp_path_factory):
     """moto's S3 server on 127.0.0.1:<free port>; yields its endpoint URL; stopped at the end."""
-    port = _free_port()
+    port = free_port()
     endpoint = f"http://127.0.0.1:{port}"
     log = tmp_path_factory.mktemp("moto") / "moto.log"
     proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-                            stdout=open(log, "w"), stderr=subprocess.STDOUT, preexec_fn=_die_with_parent)
+                            stdout=open(log, "w"), stderr=subprocess.STDOUT, preexec_fn=die_with_parent)
     try:
         deadline = time.monotonic() + 60
         while True:
