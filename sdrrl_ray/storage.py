@@ -82,18 +82,6 @@ def is_file(url: str) -> bool:
     return fs.exists(path) and not fs.isdir(path)
 
 
-def makedirs(url: str) -> None:
-    fs, path = url_to_fs(url)
-    fs.makedirs(path, exist_ok=True)
-
-
-def remove(url: str) -> None:
-    """Delete a file or a folder (nothing when it does not exist)."""
-    fs, path = url_to_fs(url)
-    if fs.exists(path):
-        fs.rm(path, recursive=True)
-
-
 def write_bytes(url: str, data: bytes) -> None:
     """Write atomically: a temporary name next to ``url``, then a rename."""
     fs, path = url_to_fs(url)

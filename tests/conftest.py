@@ -124,7 +124,9 @@ def kill_after_first_commit(args: list[str], out, timeout_s: float) -> bool:
     was still going when it was killed (False: it finished first)."""
     proc = subprocess.Popen(sdrrl_cmd(*args), start_new_session=True,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    commits = os.path.join(out, ".commits")
+    from sdrrl_ray.layout.paths import COMMITS
+
+    commits = os.path.join(out, COMMITS)
     deadline = time.time() + timeout_s
     while time.time() < deadline and proc.poll() is None:
         if os.path.isdir(commits) and os.listdir(commits):

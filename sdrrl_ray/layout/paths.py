@@ -50,14 +50,6 @@ class Out:
         return self.path(TRANSFER_SET)
 
     @property
-    def rejects(self) -> str:
-        return self.path(REJECTS)
-
-    @property
-    def commits(self) -> str:
-        return self.path(COMMITS)
-
-    @property
     def manifest(self) -> str:
         return self.path(MANIFEST)
 
