@@ -10,6 +10,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
+from sdrrl_ray.config.checks import _above_zero, _at_least, _check_out_dir, _fraction, _one_of, _positive
 from sdrrl_ray.errors import ConfigError
 from sdrrl_ray.schema import PARALLEL_TASKS, SUBSETS
 
@@ -58,9 +59,13 @@ class ActorPoolConfig:
 
     def __post_init__(self):
         _positive("min_actors", self.min_actors)
+        _positive("max_actors", self.max_actors)
         if self.max_actors < self.min_actors:
-            raise ConfigError([f"max_actors={self.max_actors} is below min_actors={self.min_actors}"])
+            raise ConfigError([f"max_actors={self.max_actors} is below min_actors={self.min_actors}; "
+                               f"raise max_actors to at least {self.min_actors}"])
         _positive("batch_size", self.batch_size)
+        _at_least("num_cpus", self.num_cpus, 0)
+        _at_least("num_gpus", self.num_gpus, 0)
 
 
 @dataclass(frozen=True)
@@ -87,8 +92,15 @@ class GenerateConfig:
     def __post_init__(self):
         _one_of("generate.engine", self.engine, ("hf", "vllm"))
         _positive("generate.max_new_tokens", self.max_new_tokens)
+        _positive("generate.max_prompt_tokens", self.max_prompt_tokens)
+        _positive("generate.tensor_parallel_size", self.tensor_parallel_size)
+        if self.max_model_len is not None:
+            _positive("generate.max_model_len", self.max_model_len)
         if self.temperature < 0:
             raise ConfigError([f"generate.temperature={self.temperature} must be >= 0 (0 = greedy)"])
+        _fraction("generate.top_p", self.top_p, zero=False)
+        _fraction("generate.gpu_memory_utilization", self.gpu_memory_utilization, zero=False)
+        _above_zero("generate.repetition_penalty", self.repetition_penalty)
 
 
 @dataclass(frozen=True)
@@ -107,6 +119,8 @@ class TranslateConfig:
         _one_of("translate.backend", self.backend, ("ct2", "hf", "llm"))
         _one_of("translate.family", self.family, ("auto", "nllb", "m2m100", "marian"))
         _positive("translate.beam_size", self.beam_size)
+        _positive("translate.max_input_tokens", self.max_input_tokens)
+        _positive("translate.max_decoding_length", self.max_decoding_length)
 
 
 @dataclass(frozen=True)
@@ -117,6 +131,9 @@ class QEConfig:
     python: Optional[str] = None  # python of a separate environment that has unbabel-comet
     url: Optional[str] = None  # or an HTTP scoring service
     batch_size: int = 32
+
+    def __post_init__(self):
+        _positive("filter.qe.batch_size", self.batch_size)
 
 
 @dataclass(frozen=True)
@@ -130,6 +147,16 @@ class FilterConfig:
     qe: QEConfig = field(default_factory=QEConfig)
     pool: ActorPoolConfig = field(default_factory=lambda: ActorPoolConfig(batch_size=64, num_cpus=0.5))
 
+    def __post_init__(self):
+        _fraction("filter.langid_min_share", self.langid_min_share)
+        _at_least("filter.min_length_ratio", self.min_length_ratio, 0)
+        _above_zero("filter.max_length_ratio", self.max_length_ratio)
+        if self.min_length_ratio > self.max_length_ratio:
+            raise ConfigError([f"filter.min_length_ratio={self.min_length_ratio} is above "
+                               f"filter.max_length_ratio={self.max_length_ratio}; every translation would be "
+                               "rejected (swap them, or lower the minimum)"])
+        _positive("filter.max_repeat_ngram", self.max_repeat_ngram)
+
 
 @dataclass(frozen=True)
 class CodeSwitchConfig:
@@ -142,6 +169,7 @@ class CodeSwitchConfig:
     def __post_init__(self):
         if not 0.0 <= self.p <= 1.0:
             raise ConfigError([f"code_switch.p={self.p} must be in [0, 1]"])
+        _positive("code_switch.max_ngram", self.max_ngram)
 
 
 @dataclass(frozen=True)
@@ -150,6 +178,9 @@ class ParallelConfig:
     paths: dict = field(default_factory=dict)  # target iso -> TSV (Tatoeba layout or 2 columns) or JSONL
     n_pairs: int = 1000  # paper: 1,000 OPUS-100 pairs per language
     tasks: tuple[str, ...] = PARALLEL_TASKS
+
+    def __post_init__(self):
+        _positive("parallel.n_pairs", self.n_pairs)
 
 
 @dataclass(frozen=True)
@@ -206,6 +237,18 @@ class TrainConfig:
         _one_of("train.lr_schedule", self.lr_schedule, ("cosine", "linear", "constant"))
         _one_of("train.precision", self.precision, ("auto", "bf16", "fp32"))
         _one_of("train.zero_stage", self.zero_stage, (0, 1, 2, 3))
+        for name in ("epochs", "micro_batch_size", "grad_accum", "max_length", "num_workers", "num_to_keep"):
+            _positive(f"train.{name}", getattr(self, name))
+        if self.global_batch_size is not None:
+            _positive("train.global_batch_size", self.global_batch_size)
+        for name in ("early_stopping_patience", "checkpoint_every_steps"):
+            _at_least(f"train.{name}", getattr(self, name), 0, whole=True)
+        _at_least("train.max_failures", self.max_failures, -1, whole=True)  # -1: retry without limit (Ray)
+        _above_zero("train.learning_rate", self.learning_rate)
+        _fraction("train.heldout_fraction", self.heldout_fraction, one=False)
+        _fraction("train.warmup_ratio", self.warmup_ratio)
+        for name in ("weight_decay", "max_grad_norm", "report_interval_s"):
+            _at_least(f"train.{name}", getattr(self, name), 0)
 
 
 @dataclass(frozen=True)
@@ -248,6 +291,13 @@ class EvalConfig:
         _one_of("eval.flores_split", self.flores_split, ("dev", "devtest"))
         _positive("eval.max_new_tokens", self.max_new_tokens)
         _positive("eval.max_prompt_tokens", self.max_prompt_tokens)
+        if self.limit is not None:
+            _positive("eval.limit", self.limit)
+        _positive("eval.contamination_ngram", self.contamination_ngram)
+        _positive("eval.contamination_char_ngram", self.contamination_char_ngram)
+        _fraction("eval.top_p", self.top_p, zero=False)
+        for task, value in self.task_max_new_tokens.items():
+            _positive(f"eval.task_max_new_tokens.{task}", value)
         if self.shots < 0:
             raise ConfigError([f"eval.shots={self.shots} must be >= 0"])
         if self.temperature < 0:
@@ -269,6 +319,12 @@ class RayConfig:
     timeout_s: int = 0  # 0: none
     gpu_release_timeout_s: int = 300  # jobs/full.py: wait this long for one phase's GPU actors to end before the next
 
+    def __post_init__(self):
+        if self.num_cpus is not None:
+            _positive("ray.num_cpus", self.num_cpus)
+        _at_least("ray.timeout_s", self.timeout_s, 0, whole=True)
+        _at_least("ray.gpu_release_timeout_s", self.gpu_release_timeout_s, 0, whole=True)
+
 
 @dataclass(frozen=True)
 class Config:
@@ -288,21 +344,15 @@ class Config:
     eval: EvalConfig = field(default_factory=EvalConfig)
     ray: RayConfig = field(default_factory=RayConfig)
 
+    def __post_init__(self):
+        _check_out_dir(self.out_dir)
+        _positive("rows_per_file", self.rows_per_file)
+
     def to_dict(self) -> dict:
         return _jsonable(dataclasses.asdict(self))
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2, sort_keys=True)
-
-
-def _one_of(name: str, value: Any, allowed: tuple) -> None:
-    if value not in allowed:
-        raise ConfigError([f"{name}={value!r} is not one of {list(allowed)}"])
-
-
-def _positive(name: str, value: Any) -> None:
-    if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-        raise ConfigError([f"{name}={value!r} must be a positive integer"])
 
 
 def _jsonable(obj: Any) -> Any:
