@@ -7,6 +7,9 @@ from __future__ import annotations
 
 from typing import Any
 
+# item_ids of the rows generated from a parallel corpus start with this; an input record's id may not
+RESERVED_ID_PREFIX = "par:"
+
 
 class RecordError(Exception):
     def __init__(self, reason: str, detail: str):
@@ -62,6 +65,7 @@ def chat(rec: dict) -> tuple[str, str]:
         if not isinstance(turn, dict):
             raise RecordError("wrong_type", f"{key}[{i}] must be an object")
         role = turn.get(role_key)
+        role = role if isinstance(role, str) else None  # a list or object is no role (and not hashable)
         if question is None and role in _USER_ROLES:
             question = _text(turn, text_key)
         elif question is not None and role in _ASSISTANT_ROLES:

@@ -9,7 +9,15 @@ import pytest
 
 from sdrrl_ray.config import DataConfig
 from sdrrl_ray.errors import UserError
-from sdrrl_ray.ingest.files import content_id, iter_rows, list_inputs
+from sdrrl_ray.ingest.files import (
+    content_id,
+    iter_rows,
+    list_inputs,
+    records_read,
+    require_records,
+    skipped_inputs,
+)
+from sdrrl_ray.ingest.records import RESERVED_ID_PREFIX
 from tests.conftest import real_data_path, write_jsonl
 
 
@@ -159,3 +167,91 @@ def test_fsspec_url(tmp_path):
     p = write_jsonl(tmp_path / "a.jsonl", [{"instruction": "Q", "output": "A"}])
     rows = rows_of(f"file://{p}")
     assert rows[0]["status"] == "ok"
+
+
+def test_input_names_are_relative_to_the_input_root(tmp_path):
+    for sub in ("train", "test"):
+        (tmp_path / sub).mkdir()
+        write_jsonl(tmp_path / sub / "data.jsonl", [{"instruction": "Q", "output": "A"}, "{broken"])
+    files = list_inputs(DataConfig(path=str(tmp_path)))
+    assert [f.name for f in files] == ["test/data.jsonl", "train/data.jsonl"]
+    assert [f.records for f in files] == [2, 2]
+    assert [f.name for f in list_inputs(DataConfig(path=str(tmp_path / "train" / "data.jsonl")))] == ["data.jsonl"]
+    globbed = list_inputs(DataConfig(path=str(tmp_path / "t*" / "*.jsonl")))
+    assert [f.name for f in globbed] == ["test/data.jsonl", "train/data.jsonl"]
+
+
+def test_same_base_name_in_two_folders_gives_distinct_reject_ids(tmp_path):
+    for sub in ("train", "test"):
+        (tmp_path / sub).mkdir()
+        write_jsonl(tmp_path / sub / "data.jsonl", ["{broken"])
+    rows = rows_of(tmp_path)
+    assert [r["item_id"] for r in rows] == ["record#test/data.jsonl:1", "record#train/data.jsonl:1"]
+    assert [r["detail"].split(": ")[0] for r in rows] == ["test/data.jsonl:1", "train/data.jsonl:1"]
+
+
+def test_records_counted_per_file_match_the_rows_and_the_limit(tmp_path):
+    write_jsonl(tmp_path / "a.jsonl", [{"instruction": "Q1", "output": "A"}, "", "   ", "{bad", {"x": 1}])
+    (tmp_path / "b.json").write_text(json.dumps([{"instruction": "Q2", "output": "A"}] * 3))
+    pq.write_table(pa.Table.from_pylist([{"instruction": "P", "output": "Q"}] * 4), tmp_path / "c.parquet")
+    files = list_inputs(DataConfig(path=str(tmp_path)))
+    assert [f.records for f in files] == [3, 3, 4]
+    assert records_read(files, None) == 10 == len(list(iter_rows(files, DataConfig(path=str(tmp_path)))))
+    assert records_read(files, 4) == 4 == len(list(iter_rows(files, DataConfig(path=str(tmp_path), limit=4))))
+    assert records_read(files, 50) == 10
+
+
+def test_reserved_par_ids_are_rejected_and_not_reused(tmp_path):
+    assert RESERVED_ID_PREFIX == "par:"
+    p = write_jsonl(tmp_path / "a.jsonl", [
+        {"id": "par:ja:0", "instruction": "Q", "output": "A"},
+        {"id": " par:ja:1 ", "instruction": 5, "output": "A"},  # ids are stripped; reserved_id comes first
+        {"id": "party", "instruction": "Q", "output": "A"},
+    ])
+    rows = rows_of(p)
+    assert [(r["status"], r.get("reason")) for r in rows] == [
+        ("rejected", "reserved_id"), ("rejected", "reserved_id"), ("ok", None)]
+    assert [r["item_id"] for r in rows] == ["record#a.jsonl:1", "record#a.jsonl:2", "party"]
+    assert "rename" in rows[0]["detail"] and "par:" in rows[0]["detail"]
+    assert not any(r["item_id"].startswith(RESERVED_ID_PREFIX) for r in rows)
+
+
+def test_an_existing_name_with_glob_characters_is_read_literally(tmp_path):
+    literal = write_jsonl(tmp_path / "data[1].jsonl", [{"instruction": "literal", "output": "A"}])
+    write_jsonl(tmp_path / "data1.jsonl", [{"instruction": "glob match", "output": "A"}])
+    files = list_inputs(DataConfig(path=literal))
+    assert [f.name for f in files] == ["data[1].jsonl"]
+    assert [r["question"] for r in iter_rows(files, DataConfig(path=literal))] == ["literal"]
+    globbed = list_inputs(DataConfig(path=str(tmp_path / "data[0-9].jsonl")))  # no such file: a glob
+    assert [f.name for f in globbed] == ["data1.jsonl"]
+    with pytest.raises(UserError, match="not a valid glob"):
+        list_inputs(DataConfig(path=str(tmp_path / "data**.jsonl")))
+
+
+def test_hidden_files_and_folders_are_skipped_and_listed(tmp_path):
+    write_jsonl(tmp_path / "data.jsonl", [{"instruction": "Q", "output": "A"}])
+    (tmp_path / ".ipynb_checkpoints").mkdir()
+    write_jsonl(tmp_path / ".ipynb_checkpoints" / "data-checkpoint.jsonl", [{"instruction": "old", "output": "A"}])
+    (tmp_path / "._data.jsonl").write_bytes(b"\x00\x05\x16\x07 Mac OS X resource fork")
+    (tmp_path / ".DS_Store").write_bytes(b"\x00\x00\x00\x01Bud1")
+    for path in (str(tmp_path), str(tmp_path / "*")):
+        cfg = DataConfig(path=path)
+        assert [f.name for f in list_inputs(cfg)] == ["data.jsonl"]
+        assert [r["question"] for r in iter_rows(list_inputs(cfg), cfg)] == ["Q"]
+    assert skipped_inputs(DataConfig(path=str(tmp_path))) == [
+        str(tmp_path / "._data.jsonl"), str(tmp_path / ".ipynb_checkpoints" / "data-checkpoint.jsonl")]
+    assert skipped_inputs(DataConfig(path=str(tmp_path / "*"))) == [
+        str(tmp_path / ".DS_Store"), str(tmp_path / "._data.jsonl")]
+    assert skipped_inputs(DataConfig(path=str(tmp_path / "data.jsonl"))) == []
+
+
+@pytest.mark.parametrize("content", [b"", b"\n\n  \r\n\t\n", b"\xef\xbb\xbf\n", b"[]"])
+def test_an_input_without_records_is_refused_by_require_records(tmp_path, content):
+    path = tmp_path / ("empty.json" if content == b"[]" else "empty.jsonl")
+    path.write_bytes(content)
+    files = list_inputs(DataConfig(path=str(path)))  # listing alone does not refuse it (parallel-only runs)
+    assert records_read(files) == 0
+    with pytest.raises(UserError, match="no records in") as exc:
+        require_records(files)
+    assert str(path) in str(exc.value) and "\n" not in str(exc.value)
+    require_records(list_inputs(DataConfig(path=write_jsonl(tmp_path / "one.jsonl", [{"instruction": "Q"}]))))
