@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 import numpy as np
 import pyarrow as pa
@@ -320,8 +320,12 @@ def passes(engine: str, kinds: set) -> list[tuple[str, tuple]]:
     return out
 
 
-def run_inference(requests: list[dict], *, cfg, model_path: str, callable_cls: type = EvalInference) -> dict[str, dict]:
-    """Run ``requests`` (rows of :data:`REQUEST_SCHEMA`) on ``model_path``; req_id -> output row."""
+def run_inference(requests: list[dict], *, cfg, model_path: str, callable_cls: type = EvalInference,
+                  on_output: Optional[Callable[[str, dict], None]] = None) -> dict[str, dict]:
+    """Run ``requests`` (rows of :data:`REQUEST_SCHEMA`) on ``model_path``; req_id -> output row.
+
+    ``on_output(req_id, row)`` is called for each output as it streams in (the caller saves finished
+    units while the job runs)."""
     import ray.data
 
     from sdrrl_ray.runtime import actor_pool_args
@@ -354,5 +358,7 @@ def run_inference(requests: list[dict], *, cfg, model_path: str, callable_cls: t
         )
         for row in ds.iter_rows():
             results[row["req_id"]] = dict(row)
+            if on_output is not None:
+                on_output(row["req_id"], results[row["req_id"]])
         log.info("eval inference: %d %s requests on %s (%s)", len(rows), "/".join(job_kinds), model_path, engine)
     return results

@@ -14,12 +14,15 @@ every target on all of them. Task data come from ``eval.data_dir`` (one sub-fold
 released layout); when empty, from the demo's own files (``sdrrl_ray/demo/eval_data``).
 
 Outputs: ``OUT/predictions/<model>.<task>.jsonl`` (one row per request), ``OUT/report.json``,
-``OUT/report.md`` and ``OUT/plots/*.png``. ``score_only=True`` (or ``eval.predictions=FOLDER``) scores
-saved predictions without loading any model.
+``OUT/report.md`` and ``OUT/plots/*.png``. Each (model, task, language) unit is also saved on its own,
+atomically, as soon as its answers are in (``OUT/predictions/units/``, :mod:`.saved`): a rerun after a
+kill (or after adding a model or a task) reuses the units whose model, requests and settings match.
+``score_only=True`` (or ``eval.predictions=FOLDER``) scores saved predictions without loading any model.
 """
 
 from __future__ import annotations
 
+import inspect
 import json
 import logging
 import os
@@ -197,38 +200,96 @@ def _jsonable(value):
     return value
 
 
-def predict(cfg: Config, entry: ModelEntry, units: list[tuple[str, Unit]], store: ItemStore, ctx: Context,
-            folder: str, callable_cls=None) -> dict:
-    """Run one model on its units through Ray Data; write and return its predictions."""
-    from sdrrl_ray.evaluation.inference import EvalInference, run_inference
+def _req_id(entry: ModelEntry, task: str, unit: Unit, request: dict) -> str:
+    return f"{entry.key}|{task}|{unit.name}|{request['key']}"
 
-    requests, meta = [], {}
+
+def _row(entry: ModelEntry, task: str, unit: Unit, request: dict, out: dict) -> dict:
+    return {
+        "model": entry.name, "model_target": entry.target, "model_path": entry.path,
+        "task": task, "unit": unit.name, "key": request["key"], "kind": request["kind"],
+        **{k: _jsonable(out.get(k)) for k in ("prediction", "option_logprobs", "vector", "truncated",
+                                               "n_prompt_tokens", "n_output_tokens", "finish_reason")},
+    }
+
+
+def _infer(requests: list[dict], *, cfg: Config, model_path: str, callable_cls, on_output) -> dict:
+    from sdrrl_ray.evaluation import inference
+
+    run = inference.run_inference
+    kwargs = dict(cfg=cfg, model_path=model_path, callable_cls=callable_cls or inference.EvalInference)
+    if "on_output" in inspect.signature(run).parameters:
+        return run(requests, on_output=on_output, **kwargs)
+    outputs = run(requests, **kwargs)  # a replacement that cannot stream (tests): everything arrives at the end
+    for req_id, out in outputs.items():
+        on_output(req_id, out)
+    return outputs
+
+
+def predict(cfg: Config, entry: ModelEntry, units: list[tuple[str, Unit]], store: ItemStore, ctx: Context,
+            folder: str, callable_cls=None, tally: Optional[dict] = None) -> dict:
+    """Run one model on its units through Ray Data; return its predictions.
+
+    Each unit's rows are saved (:mod:`.saved`) as soon as its last answer arrives, and a unit saved by an
+    earlier run under the same key is read back instead of run; ``tally`` counts ``reused``/``computed``
+    units. The per-task files ``folder/<model>.<task>.jsonl`` are written at the end."""
+    from sdrrl_ray.evaluation import saved
+
+    inference_settings = saved.settings(cfg)
+    model_fp = None
+    done: dict = {}  # (task, unit name) -> rows, in request order
+    plan: list = []  # (task, unit, requests)
+    requests, meta, pending = [], {}, {}
     for task, unit in units:
         got = store.get(task, unit)
         if got is None:
             continue
         shots, items = got
-        for r in TASKS[task].requests(items, shots, unit, ctx):
-            req_id = f"{entry.key}|{task}|{unit.name}|{r['key']}"
+        reqs = list(TASKS[task].requests(items, shots, unit, ctx))
+        if not reqs:
+            continue
+        plan.append((task, unit, reqs))
+        model_fp = model_fp or saved.model_fingerprint(entry.path)
+        key = saved.unit_key(model_key=entry.key, model_path=entry.path, model_fp=model_fp, task=task,
+                             unit=unit.name, requests=reqs, inference=inference_settings)
+        path = saved.unit_path(folder, entry.key, task, unit.name)
+        rows = saved.load(path, key)
+        if rows is not None:
+            done[(task, unit.name)] = rows
+            continue
+        pending[(task, unit.name)] = dict(key=key, path=path, outputs={},
+                                          need=len({_req_id(entry, task, unit, r) for r in reqs}))
+        for r in reqs:
+            req_id = _req_id(entry, task, unit, r)
             requests.append(dict(r, req_id=req_id))
-            meta[req_id] = (task, unit, r)
-    if not requests:
-        return {}
-    t0 = time.perf_counter()
-    outputs = run_inference(requests, cfg=cfg, model_path=entry.path, callable_cls=callable_cls or EvalInference)
-    log.info("eval: %s answered %d requests in %.1fs", entry.key, len(outputs), time.perf_counter() - t0)
+            meta[req_id] = (task, unit, reqs)
+    if tally is not None:
+        tally["reused"] = tally.get("reused", 0) + len(done)
+        tally["computed"] = tally.get("computed", 0) + len(pending)
+
+    def on_output(req_id: str, out: dict) -> None:
+        task, unit, reqs = meta[req_id]
+        p = pending[(task, unit.name)]
+        p["outputs"][req_id] = out
+        if len(p["outputs"]) == p["need"]:  # the unit is complete: save it now, a killed run keeps it
+            outputs = p["outputs"]
+            saved.save(p["path"], p["key"], [_row(entry, task, unit, r, outputs[_req_id(entry, task, unit, r)])
+                                             for r in reqs])
+
+    if requests:
+        t0 = time.perf_counter()
+        outputs = _infer(requests, cfg=cfg, model_path=entry.path, callable_cls=callable_cls, on_output=on_output)
+        log.info("eval: %s answered %d requests in %.1fs", entry.key, len(outputs), time.perf_counter() - t0)
     preds: dict = {}
     by_task: dict = {}
-    for req_id, (task, unit, r) in meta.items():
-        out = outputs.get(req_id) or {}
-        row = {
-            "model": entry.name, "model_target": entry.target, "model_path": entry.path,
-            "task": task, "unit": unit.name, "key": r["key"], "kind": r["kind"],
-            **{k: _jsonable(out.get(k)) for k in ("prediction", "option_logprobs", "vector", "truncated",
-                                                   "n_prompt_tokens", "n_output_tokens", "finish_reason")},
-        }
-        preds.setdefault((entry.key, task, unit.name), {})[r["key"]] = row
-        by_task.setdefault(task, []).append(row)
+    for task, unit, reqs in plan:
+        if (task, unit.name) in done:
+            rows = done[(task, unit.name)]
+        else:  # in request order; a request without an answer gets an empty row (and its unit is not saved)
+            outputs = pending[(task, unit.name)]["outputs"]
+            rows = [_row(entry, task, unit, r, outputs.get(_req_id(entry, task, unit, r)) or {}) for r in reqs]
+        preds[(entry.key, task, unit.name)] = {row["key"]: row for row in rows}
+        by_task.setdefault(task, []).extend(rows)
     for task, rows in by_task.items():
         write_predictions(folder, entry, task, rows)
     return preds
@@ -299,9 +360,13 @@ def run_eval(cfg: Config, score_only: bool = False, callable_cls=None) -> dict:
         entries, found_notes = discover_models(cfg)
         notes += found_notes
         init_ray(cfg.ray)
-        preds = {}
+        preds, tally = {}, {}
         for entry in entries:
-            preds.update(predict(cfg, entry, entry_units(entry, tasks, targets), store, ctx, folder, callable_cls))
+            preds.update(predict(cfg, entry, entry_units(entry, tasks, targets), store, ctx, folder, callable_cls,
+                                 tally))
+        log.info("eval: reused %d of %d prediction files (model, task, language) saved in %s by an earlier run; "
+                 "computed %d", tally.get("reused", 0), tally.get("reused", 0) + tally.get("computed", 0),
+                 storage.join(folder, "units"), tally.get("computed", 0))
 
     results, info, vectors = score_all(entries, tasks, targets, store, preds, ctx)
     for (task, unit), why in sorted(store.missing.items()):

@@ -7,7 +7,9 @@
   (:class:`SubprocessQEScorer`);
 - ``filter.qe.url``: an HTTP scoring service (``qe_worker.py --serve PORT`` in that environment,
   or anything that answers ``POST {"data": [{"src", "mt"}]}`` with ``{"scores": [...]}``;
-  :class:`HTTPQEScorer`). When both are set the URL is used.
+  :class:`HTTPQEScorer`). When both are set the URL is used. Each request has a timeout; connection
+  errors, timeouts and 429/5xx answers are retried a bounded number of times with exponential backoff,
+  then :class:`QEServiceError` names the URL and what to check.
 
 :func:`check_qe_available` is the start-up check: QE enabled without either, or with one that does
 not work, is a :class:`~sdrrl_ray.errors.UserError` before any data is read.
@@ -15,6 +17,7 @@ not work, is a :class:`~sdrrl_ray.errors.UserError` before any data is read.
 
 from __future__ import annotations
 
+import http.client
 import json
 import logging
 import os
@@ -68,7 +71,7 @@ def check_qe_available(cfg: Any, timeout_s: float = 120.0) -> None:
         )
     if qe.url:
         try:
-            HTTPQEScorer(qe.url, timeout_s=min(timeout_s, 30.0)).score([])
+            HTTPQEScorer(qe.url, timeout_s=min(timeout_s, 30.0), attempts=2, backoff_s=0.5).score([])
         except Exception as exc:
             raise UserError(
                 f"filter.qe.url={qe.url} does not answer a scoring request ({exc}); start the service "
@@ -103,11 +106,34 @@ def build_qe_scorer(cfg: Any) -> Optional[QEScorer]:
     return None
 
 
+class QEServiceError(RuntimeError):
+    """The QE service did not answer after every attempt; ``attempts`` says how many were made."""
+
+    def __init__(self, message: str, attempts: int):
+        super().__init__(message)
+        self.attempts = attempts
+
+
+# failures worth another try: the service is restarting, overloaded, or the network dropped a request
+_TRANSIENT = (urllib.error.URLError, TimeoutError, ConnectionError, http.client.HTTPException)
+_TRANSIENT_HTTP = (429, 500, 502, 503, 504)
+
+
 class HTTPQEScorer:
-    def __init__(self, url: str, batch_size: int = 32, timeout_s: float = 600.0):
+    """Client of the HTTP scoring service: each request gets ``timeout_s``; a connection error, a timeout
+    or a 429/5xx answer is retried, ``attempts`` tries in all, waiting ``backoff_s``, then twice that, ...
+    (at most ``max_backoff_s``) in between; then :class:`QEServiceError` names the URL and what to check."""
+
+    def __init__(self, url: str, batch_size: int = 32, timeout_s: float = 600.0, attempts: int = 4,
+                 backoff_s: float = 2.0, max_backoff_s: float = 60.0):
+        if attempts < 1:
+            raise ValueError(f"attempts={attempts} must be >= 1")
         self.url = url
         self.batch_size = batch_size
         self.timeout_s = timeout_s
+        self.attempts = attempts
+        self.backoff_s = backoff_s
+        self.max_backoff_s = max_backoff_s
 
     def score(self, pairs: Sequence[tuple[str, str]]) -> list[float]:
         if not pairs:
@@ -119,16 +145,46 @@ class HTTPQEScorer:
 
     def _post(self, pairs: Sequence[tuple[str, str]]) -> list[float]:
         body = json.dumps({"data": [{"src": s, "mt": t} for s, t in pairs]}).encode()
-        req = urllib.request.Request(self.url, data=body, headers={"Content-Type": "application/json"}, method="POST")
-        try:
-            with urllib.request.urlopen(req, timeout=self.timeout_s) as resp:
-                reply = json.loads(resp.read() or b"{}")
-        except urllib.error.HTTPError as exc:
-            raise RuntimeError(f"QE service {self.url} answered HTTP {exc.code}: {exc.read()[:300]!r}") from None
+        start = time.monotonic()
+        for attempt in range(1, self.attempts + 1):
+            try:
+                reply = self._request(body)
+                break
+            except _TRANSIENT as exc:
+                if isinstance(exc, urllib.error.HTTPError) and exc.code not in _TRANSIENT_HTTP:
+                    raise RuntimeError(
+                        f"QE service {self.url} answered HTTP {exc.code}: {exc.read()[:300]!r}") from None
+                why = _describe(exc)
+                if attempt == self.attempts:
+                    raise QEServiceError(
+                        f"QE service {self.url} did not answer after {attempt} attempt(s) in "
+                        f"{time.monotonic() - start:.0f} s (last error: {why}); check that the scoring service is "
+                        f"running ({WORKER} --serve PORT in the unbabel-comet environment), that filter.qe.url "
+                        f"points at it and is reachable from this node, and that it answers within "
+                        f"{self.timeout_s:.0f} s", attempts=attempt) from exc
+                wait = min(self.max_backoff_s, self.backoff_s * 2 ** (attempt - 1))
+                logger.warning("QE service %s: attempt %d of %d failed (%s); retrying in %.1f s",
+                               self.url, attempt, self.attempts, why, wait)
+                time.sleep(wait)
         scores = reply.get("scores")
         if not isinstance(scores, list) or len(scores) != len(pairs):
             raise RuntimeError(f"QE service {self.url} returned {reply!r:.300} for {len(pairs)} pairs")
         return [float(s) for s in scores]
+
+    def _request(self, body: bytes) -> dict:
+        req = urllib.request.Request(self.url, data=body, headers={"Content-Type": "application/json"}, method="POST")
+        with urllib.request.urlopen(req, timeout=self.timeout_s) as resp:
+            return json.loads(resp.read() or b"{}")
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, urllib.error.HTTPError):
+        return f"HTTP {exc.code}"
+    if isinstance(exc, urllib.error.URLError):
+        exc = exc.reason if isinstance(exc.reason, BaseException) else exc
+    if isinstance(exc, TimeoutError):
+        return f"timed out ({exc})" if str(exc) else "timed out"
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
 
 
 class SubprocessQEScorer:

@@ -3,7 +3,7 @@
 config keys (built by :mod:`sdrrl_ray.train.trainer`): ``train`` (TrainConfig), ``seed``,
 ``model_path``, ``index`` (:class:`sdrrl_ray.train.plan.Index`), ``subset_names``,
 ``steps_per_epoch``, ``export_dir``, ``log_path``, ``run``, ``target``, ``pad_id``, ``max_length``,
-``env``, ``resume_from``, ``test_hooks`` (tests only: ``fail_at_step``, ``fail_rank``,
+``env``, ``resume_from``, ``fallback_checkpoint``, ``test_hooks`` (tests only: ``fail_at_step``, ``fail_rank``,
 ``fail_marker``, ``fail_delay_s`` kill a worker once with ``os._exit(1)``; ``log_ids`` logs each step's row ids).
 
 Data: every worker reads the whole tokenized dataset through ``ray.train.get_dataset_shard("train")``
@@ -11,7 +11,9 @@ Data: every worker reads the whole tokenized dataset through ``ray.train.get_dat
 are a deterministic function of (seed, epoch) and a resumed run skips exactly the batches already
 done. State that must survive a restore (step, epoch, position in the epoch, best held-out loss,
 early-stopping counter) travels in the DeepSpeed checkpoint's client state next to the optimizer
-and LR-scheduler states.
+and LR-scheduler states. Each rank's part of a checkpoint ends with a manifest (file names and sizes,
+:mod:`sdrrl_ray.train.checkpoints`); a checkpoint that does not match its manifests is passed over for
+the one before it, with a warning.
 """
 
 from __future__ import annotations
@@ -84,6 +86,7 @@ def train_loop_per_worker(config: dict) -> dict:
     import torch
     import torch.distributed as dist
 
+    from sdrrl_ray.train.checkpoints import restore_point, write_manifest
     from sdrrl_ray.train.ds_config import WarmupDecay, ds_config, resolve_export_dtype, resolve_precision, warmup_steps
     from sdrrl_ray.train.export import gather_state_dict, save_hf_folder
     from sdrrl_ray.train.loss import Example, collate, micro_loss, model_inputs, per_example_ce
@@ -129,7 +132,12 @@ def train_loop_per_worker(config: dict) -> dict:
     t_init = time.perf_counter()
     state = dict(global_step=0, epoch=0, step_in_epoch=0, best_loss=None, best_epoch=None, bad_epochs=0,
                  stopped=False, exported_epoch=None)
-    ckpt = ray.train.get_checkpoint()
+    ckpt = ray.train.get_checkpoint()  # Ray's latest; else the driver's pick when Ray's record was damaged
+    if ckpt is None and config.get("fallback_checkpoint"):
+        ckpt = ray.train.Checkpoint(config["fallback_checkpoint"])
+    damaged: list = []
+    if ckpt is not None:  # a damaged one (truncated/missing file or manifest) falls back to the one before
+        ckpt, damaged = restore_point(ckpt, rank=rank, dist=dist)
     if ckpt is None and config.get("resume_from"):
         ckpt = ray.train.Checkpoint(config["resume_from"])
     resumed = ckpt is not None
@@ -140,7 +148,10 @@ def train_loop_per_worker(config: dict) -> dict:
 
     log = JsonlLog(config["log_path"], {"run": config["run"], "target": config["target"]}) if rank == 0 else None
     if log:
+        for path, why in damaged:
+            log.write(dict(event="damaged_checkpoint", path=path, why=why))
         log.write(dict(event="start", world_size=world, global_batch=G, resumed=resumed, step=state["global_step"],
+                       restored_from=ckpt.path if resumed else None,
                        epoch=state["epoch"], step_in_epoch=state["step_in_epoch"], lr=float(engine.get_lr()[0]),
                        total_steps=total_steps, n_train=idx.n_train, n_heldout=len(idx.heldout_ids),
                        setup_s=dict(imports=round(t_imports - t_enter, 2), model=round(t_model - t_imports, 2),
@@ -163,6 +174,7 @@ def train_loop_per_worker(config: dict) -> dict:
             log.flush()
         with tempfile.TemporaryDirectory() as d:
             engine.save_checkpoint(d, tag="ds", client_state={"sdrrl": dict(state)})
+            write_manifest(d, rank=rank, world=world, state=dict(state))  # last: marks this rank's part whole
             ray.train.report(metrics, checkpoint=ray.train.Checkpoint.from_directory(d))
 
     def export(epoch: int) -> None:

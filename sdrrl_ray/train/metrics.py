@@ -1,6 +1,7 @@
 """``OUT/train_log.jsonl`` (one JSON record per line) and the loss-curve plot.
 
-Records carry ``event`` (start | step | eval | checkpoint | export | end), ``run`` and ``target``.
+Records carry ``event`` (start | step | eval | checkpoint | export | end | damaged_checkpoint: one passed
+over on resume), ``run`` and ``target``.
 A step repeated after a restore appears twice; readers keep the last record per (run, step).
 On a local or NFS ``OUT`` rank 0 appends and flushes each record; on an object store (s3://, gs://)
 it rewrites a per-attempt part file ``train_log.jsonl.parts/<attempt>.jsonl`` at each checkpoint,

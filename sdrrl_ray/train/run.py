@@ -7,7 +7,8 @@ Writes ``OUT/model/`` (one model) or ``OUT/model/<target>/`` (several), each wit
 (tokenization counts: trims and rejects with reasons, held-out split, subset sizes and weights, steps).
 
 A target whose model folder already has a ``train_summary.json`` with the same fingerprint is skipped;
-an interrupted run resumes from its latest checkpoint when the same command is run again.
+an interrupted run resumes from its latest checkpoint when the same command is run again (from the one
+before it, with a warning, when the latest is damaged: :mod:`sdrrl_ray.train.checkpoints`).
 """
 
 from __future__ import annotations
@@ -125,10 +126,16 @@ def _train_one(cfg: Config, *, name: str, targets: list, dataset, meta: list, mo
         env["DS_ACCELERATOR"] = "cpu"
     if os.environ.get("TORCH_EXTENSIONS_DIR"):
         env["TORCH_EXTENSIONS_DIR"] = os.environ["TORCH_EXTENSIONS_DIR"]
+    from sdrrl_ray.train.checkpoints import check_run_state
+
+    # a damaged latest checkpoint (or Ray's record of them): warn here; the workers resume from the one before
+    fallback, warnings = check_run_state(f"{storage_path(cfg)}/{run_name}")
+    for line in warnings:
+        log.warning("target %s: %s", name, line)
     loop_config = dict(train=tc, seed=cfg.seed, model_path=model_path, index=idx, subset_names=names,
                        steps_per_epoch=spe, export_dir=model_dir, log_path=log_url, run=run_name, target=name,
                        pad_id=pad_id, max_length=max_length, env=env, resume_from=tc.resume_from,
-                       test_hooks=test_hooks or {})
+                       fallback_checkpoint=fallback, test_hooks=test_hooks or {})
     trainer = build_trainer(cfg, dataset=dataset, loop_config=loop_config, run_name=run_name)
     log.info("target %s: run %s, %d training rows (%d items), %d held out, %s steps per epoch",
              name, run_name, idx.n_train, idx.n_items, len(idx.heldout_ids), spe)

@@ -5,7 +5,8 @@
 - RunConfig: ``name`` = the run name (it carries a fingerprint of everything that shapes the result,
   so a rerun of the same command restores the run's latest checkpoint, and a changed config starts a
   new run); ``storage_path`` = ``train.storage_path`` (s3://, gs:// or a shared NFS folder) or
-  ``OUT/checkpoints``; FailureConfig(``train.max_failures``); CheckpointConfig(``train.num_to_keep``).
+  ``OUT/checkpoints``; FailureConfig(``train.max_failures``); CheckpointConfig(``train.num_to_keep``, at
+  least 2, so that a damaged latest checkpoint has a previous one to fall back to).
 - TorchConfig: gloo on CPU, nccl on GPU. The dataset is given whole to every worker
   (``DataConfig(datasets_to_split=[])``): the plan, not Ray, decides which worker sees which row.
 """
@@ -15,6 +16,8 @@ from __future__ import annotations
 from sdrrl_ray import storage
 from sdrrl_ray.config import Config
 from sdrrl_ray.layout.paths import Out
+
+MIN_CHECKPOINTS_KEPT = 2
 
 
 def storage_path(cfg: Config) -> str:
@@ -34,7 +37,8 @@ def build_trainer(cfg: Config, *, dataset, loop_config: dict, run_name: str):
         name=run_name,
         storage_path=storage_path(cfg),
         failure_config=FailureConfig(max_failures=tc.max_failures),
-        checkpoint_config=CheckpointConfig(num_to_keep=max(1, tc.num_to_keep)),
+        # at least 2: when the latest checkpoint turns out damaged, a resume falls back to the one before it
+        checkpoint_config=CheckpointConfig(num_to_keep=max(MIN_CHECKPOINTS_KEPT, tc.num_to_keep)),
     )
     return TorchTrainer(
         train_loop_per_worker,

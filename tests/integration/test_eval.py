@@ -66,8 +66,10 @@ def test_report_tables_models_and_predictions(evaluated):
     agg = {r["model"]: r for r in rep["aggregates"]["rows"]}
     assert set(agg) == {"base", "sdrrl"} and agg["base"]["components"]["nlg_target"] == ["flores", "xlsum", "mkqa"]
     # predictions: one file per model and task, every request answered
-    files = sorted(os.listdir(out / "predictions"))
+    files = sorted(f for f in os.listdir(out / "predictions") if f.endswith(".jsonl"))
     assert "base.alignment.jsonl" in files and "sdrrl-ja.belebele.jsonl" in files and len(files) == 14
+    units = os.listdir(out / "predictions" / "units")  # one file per (model, task, language), for a rerun
+    assert "sdrrl-ja.flores.en-ja.jsonl" in units and "base.belebele.th.jsonl" in units
     rows = [json.loads(line) for line in (out / "predictions" / "base.belebele.jsonl").read_text().splitlines()]
     assert len(rows) == 3 * 2 * 2  # ja, th, en x 2 items x (loglik, generate)
     ll = [r for r in rows if r["kind"] == "loglik"]
@@ -114,6 +116,28 @@ def test_score_only_mode_needs_no_model(evaluated, monkeypatch):
 
     again = run_eval(dataclasses.replace(cfg, eval=dataclasses.replace(cfg.eval, plots=False, contamination=False)),
                      score_only=True)
+    assert [t["rows"] for t in again["tables"]] == [t["rows"] for t in rep["tables"]]
+
+
+@pytest.mark.timeout(120)
+def test_rerun_reuses_the_saved_predictions(evaluated, monkeypatch, caplog):
+    """A rerun (after a kill, or of a finished run) runs no model for units whose predictions are saved."""
+    import dataclasses
+
+    from sdrrl_ray.evaluation import inference
+    from sdrrl_ray.evaluation.run import run_eval
+
+    cfg, out, rep = evaluated
+
+    def no_model(*a, **k):
+        raise AssertionError("every unit's predictions were saved: no model should run")
+
+    monkeypatch.setattr(inference, "run_inference", no_model)
+    n_units = len(os.listdir(out / "predictions" / "units"))
+    with caplog.at_level("INFO", logger="sdrrl_ray.eval"):
+        again = run_eval(dataclasses.replace(cfg, eval=dataclasses.replace(cfg.eval, plots=False,
+                                                                           contamination=False)))
+    assert f"reused {n_units} of {n_units} prediction files" in caplog.text
     assert [t["rows"] for t in again["tables"]] == [t["rows"] for t in rep["tables"]]
 
 

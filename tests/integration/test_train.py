@@ -255,3 +255,47 @@ def test_grad_accum_invariance_eq6_reference_and_resume(ray_local, demo_model, t
     wk = runs["killed"][0]
     for name in wp:
         assert torch.allclose(wp[name], wk[name], atol=1e-6, rtol=0), name
+
+
+@pytest.mark.timeout(420)
+def test_resume_falls_back_when_the_latest_checkpoint_is_damaged(ray_local, demo_model, tmp_path, caplog):
+    """A run killed at step 5 (checkpoints at steps 2 and 4; train.num_to_keep=1 still keeps both), its
+    step-4 checkpoint then truncated: the rerun warns, restores step 2 and finishes with the same losses."""
+    from sdrrl_ray.train.checkpoints import checkpoint_folders, filesystem
+    from sdrrl_ray.train.metrics import read_log
+    from sdrrl_ray.train.run import run_train
+
+    out = str(tmp_path / "out")
+    write_transfer_set(out, make_rows(6))  # 24 rows, global batch 4: 6 steps
+    cfg = config(out, checkpoint_every_steps=2, num_to_keep=1, max_failures=0)
+    hooks = {"log_ids": True, "fail_at_step": 5, "fail_rank": 1, "fail_marker": str(tmp_path / "killed.marker"),
+             "fail_delay_s": 4.0}
+    with pytest.raises(RuntimeError, match="rerun the same command to resume"):
+        run_train(cfg, _test_hooks=hooks)
+    first = [r for r in read_log(os.path.join(out, "train_log.jsonl")) if r["event"] == "step"]
+    run = first[0]["run"]
+    fs, run_dir = filesystem(os.path.join(out, "checkpoints", run))
+    previous, latest = checkpoint_folders(fs, run_dir)  # the last two are kept
+    optim = os.path.join(latest, "ds", "zero_pp_rank_1_mp_rank_00_optim_states.pt")
+    with open(optim, "r+b") as fh:  # a partial write: the file cut short
+        fh.truncate(os.path.getsize(optim) // 2)
+
+    with caplog.at_level("WARNING", logger="sdrrl_ray"):
+        summary = run_train(cfg, _test_hooks=hooks)["targets"]["ja"]
+    assert summary["run"] == run and summary["result"]["steps"] == 6
+    assert any(f"checkpoint {latest} is damaged" in r.getMessage() and "bytes" in r.getMessage()
+               for r in caplog.records), caplog.text
+    records = [r for r in read_log(os.path.join(out, "train_log.jsonl")) if r["run"] == run]
+    damaged = [r for r in records if r["event"] == "damaged_checkpoint"]
+    assert [r["path"] for r in damaged] == [latest] and "truncated" in damaged[0]["why"]
+    starts = [r for r in records if r["event"] == "start"]
+    assert [(s["resumed"], s["step"]) for s in starts] == [(False, 0), (True, 2)]
+    assert starts[1]["restored_from"] == previous
+    # steps 3 and 4 redone from the step-2 state: the same batches and losses as before the kill
+    again = {r["step"]: r for r in records[records.index(starts[1]):] if r["event"] == "step"}
+    assert sorted(again) == [3, 4, 5, 6]
+    for r in first:
+        if r["step"] in (3, 4):
+            assert again[r["step"]]["ids"] == r["ids"]
+            assert again[r["step"]]["loss"] == pytest.approx(r["loss"], rel=1e-6, abs=1e-7)
+    assert os.path.isfile(os.path.join(out, "model", "model.safetensors"))

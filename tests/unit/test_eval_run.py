@@ -115,3 +115,108 @@ def test_report_compares_a_one_target_model_on_its_own_language():
     assert agg["sdrrl"]["delta"]["nlu_english"] == pytest.approx(1.0)
     md = report.to_markdown(rep)
     assert "| sdrrl | 50.00 (+10.00) | – | 50.00 (+10.00)* |" in md and "| base | 40.00 | 20.00 | 30.00 |" in md
+
+
+# ---------------------------------------------------------------- a killed eval rerun reuses saved predictions
+
+
+class FakeKill(Exception):
+    """Raised by FakeInference to stand in for a killed ``sdrrl eval``."""
+
+
+class FakeInference:
+    """Test-only stand-in for ``inference.run_inference``: deterministic answers per request, streamed through
+    ``on_output`` as the real one streams them; records every request it computes. With ``kill_after_saved``
+    it raises :class:`FakeKill` as soon as that many unit files have been saved (a run killed mid-model)."""
+
+    def __init__(self, units_dir=None, kill_after_saved=None):
+        self.units_dir, self.kill_after_saved = units_dir, kill_after_saved
+        self.calls, self.computed = 0, []
+
+    @staticmethod
+    def answer(r: dict) -> dict:
+        import hashlib
+
+        h = hashlib.sha256((r["prefix"] + r["body"] + r["suffix"]).encode()).digest()
+        out = dict(req_id=r["req_id"], truncated=False, n_prompt_tokens=len(r["body"].split()))
+        if r["kind"] == "generate":
+            out.update(prediction="ABCD"[h[0] % 4] + " answer " + str(h[1]), n_output_tokens=3, finish_reason="stop")
+        elif r["kind"] == "loglik":
+            out["option_logprobs"] = [-(h[k] / 16.0) for k in range(len(json.loads(r["options"])))]
+        else:
+            out["vector"] = [h[k] / 255.0 for k in range(8)]
+        return out
+
+    def __call__(self, requests, *, cfg, model_path, callable_cls, on_output=None):
+        self.calls += 1
+        results = {}  # longest first, as the real one orders them: the units finish interleaved
+        for r in sorted(requests, key=lambda r: -len(r["prefix"]) - len(r["body"]) - len(r["suffix"])):
+            results[r["req_id"]] = out = self.answer(r)
+            self.computed.append(r["req_id"])
+            if on_output is not None:
+                on_output(r["req_id"], out)
+            saved = os.listdir(self.units_dir) if self.kill_after_saved and os.path.isdir(self.units_dir) else []
+            if self.kill_after_saved and len(saved) >= self.kill_after_saved:
+                raise FakeKill(f"killed after {len(self.computed)} requests")
+        return results
+
+
+def _eval_cfg(out, model, *extra):
+    return load_config(None, [f"out_dir={out}", "languages.targets=[ja,th]", f"eval.models={{base: {model}}}",
+                              "eval.tasks=[belebele,flores,alignment]", "eval.belebele_mode=both",
+                              "eval.bleu_download=false", "eval.contamination=false", "eval.plots=false", "data.path=",
+                              *extra])
+
+
+def _comparable(rep: dict) -> dict:
+    return {k: v for k, v in rep.items() if k not in ("seconds",)}
+
+
+def test_killed_eval_rerun_reuses_saved_unit_predictions(tmp_path, monkeypatch, caplog):
+    monkeypatch.setattr("sdrrl_ray.runtime.init_ray", lambda cfg: None)
+    model = make_model(tmp_path / "model")
+
+    def evaluate(out, fake, *extra):
+        monkeypatch.setattr(inference, "run_inference", fake)
+        caplog.clear()
+        with caplog.at_level("INFO", logger="sdrrl_ray.eval"):
+            return run.run_eval(_eval_cfg(out, model, *extra))
+
+    reference = FakeInference()
+    rep_ref = evaluate(tmp_path / "ref", reference)
+    every = set(reference.computed)
+    assert reference.calls == 1 and len(every) > 20
+
+    out = tmp_path / "out"
+    units_dir = out / "predictions" / "units"
+    killed = FakeInference(units_dir, kill_after_saved=1)
+    with pytest.raises(FakeKill):
+        evaluate(out, killed)
+    first = os.listdir(units_dir)
+    assert len(first) == 1 and first[0].startswith("base.")  # one unit saved whole; no temporary file left behind
+    model_key, task, unit = first[0][:-len(".jsonl")].split(".")
+    saved_ids = {i for i in every if i.startswith(f"{model_key}|{task}|{unit}|")}
+    assert saved_ids <= set(killed.computed) and len(killed.computed) > len(saved_ids)  # others were half done
+
+    rerun = FakeInference()
+    rep = evaluate(out, rerun)
+    assert set(rerun.computed) == every - saved_ids and len(rerun.computed) == len(every - saved_ids)
+    n_units = len(os.listdir(units_dir))
+    assert f"reused 1 of {n_units} prediction files" in caplog.text
+    assert _comparable(rep) == _comparable(rep_ref)
+    for name in sorted(os.listdir(tmp_path / "ref" / "predictions")):
+        if name.endswith(".jsonl"):
+            assert (out / "predictions" / name).read_text() == (tmp_path / "ref" / "predictions" / name).read_text()
+
+    # a finished run's rerun computes nothing; a changed setting or a changed model recomputes everything
+    idle = FakeInference()
+    assert _comparable(evaluate(out, idle)) == _comparable(rep_ref)
+    assert idle.calls == 0 and f"reused {n_units} of {n_units} prediction files" in caplog.text
+    changed = FakeInference()
+    evaluate(out, changed, "eval.max_prompt_tokens=512")
+    assert set(changed.computed) == every and f"reused 0 of {n_units}" in caplog.text
+    with open(os.path.join(model, "config.json"), "a") as fh:
+        fh.write("\n")  # retrained in place: the same folder, other files
+    retrained = FakeInference()
+    evaluate(out, retrained, "eval.max_prompt_tokens=512")
+    assert set(retrained.computed) == every

@@ -143,3 +143,102 @@ def test_http_service_mode_and_url_check(fake_comet_env):
         proc.wait(timeout=10)
 
 
+
+
+# ---------------------------------------------------------------- HTTP client: bounded retries
+
+
+class FakeQEServer:
+    """A local HTTP scoring service (test-only) that fails its first requests in the given ways, then
+    scores every pair 0.5 (or fails forever with ``always``). Counts the requests it was sent."""
+
+    def __init__(self, failures=(), always=None, delay_s=0.5):
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        self.failures, self.always, self.requests = list(failures), always, 0
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):  # noqa: N802
+                import json
+                import time
+
+                data = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
+                server.requests += 1
+                mode = server.failures.pop(0) if server.failures else server.always
+                if mode == "drop":  # the connection closes without an answer
+                    self.close_connection = True
+                    return
+                if mode == "slow":  # answers after the client's timeout
+                    time.sleep(delay_s)
+                if isinstance(mode, int):
+                    self.send_error(mode)
+                    return
+                raw = json.dumps({"scores": [0.5] * len(data["data"])}).encode()
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(raw)))
+                self.end_headers()
+                self.wfile.write(raw)
+
+            def log_message(self, *args):
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/score"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def fake_qe_server():
+    servers = []
+
+    def make(**kwargs):
+        servers.append(FakeQEServer(**kwargs))
+        return servers[-1]
+
+    yield make
+    for s in servers:
+        s.close()
+
+
+@pytest.mark.timeout(30)
+def test_http_scorer_retries_connection_errors_timeouts_and_5xx_then_succeeds(fake_qe_server, caplog):
+    server = fake_qe_server(failures=["drop", 503, "slow"])
+    scorer = HTTPQEScorer(server.url, timeout_s=0.2, attempts=4, backoff_s=0.01)
+    with caplog.at_level("WARNING", logger="sdrrl_ray.filters.qe"):
+        assert scorer.score([("Hello.", "こんにちは。"), ("Hi.", "やあ。")]) == [0.5, 0.5]
+    assert server.requests == 4  # three failures, then the answer
+    retried = [r.getMessage() for r in caplog.records if "retrying" in r.getMessage()]
+    assert len(retried) == 3 and all(server.url in m for m in retried)
+    assert "HTTP 503" in retried[1] and "timed out" in retried[2]
+
+
+@pytest.mark.timeout(30)
+def test_http_scorer_gives_up_after_its_attempts_with_a_clear_error(fake_qe_server):
+    from sdrrl_ray.filters.qe import QEServiceError
+
+    server = fake_qe_server(always=503)
+    with pytest.raises(QEServiceError) as err:
+        HTTPQEScorer(server.url, attempts=3, backoff_s=0.01).score([("Hello.", "こんにちは。")])
+    assert server.requests == 3 and err.value.attempts == 3
+    msg = str(err.value)
+    assert f"QE service {server.url} did not answer after 3 attempt(s)" in msg and "HTTP 503" in msg
+    assert "check that the scoring service is running" in msg and "--serve PORT" in msg and "filter.qe.url" in msg
+    # nothing listening: every attempt is refused
+    port = int(server.url.rsplit(":", 1)[1].split("/")[0])
+    server.close()
+    with pytest.raises(QEServiceError, match=rf"127\.0\.0\.1:{port}/score did not answer after 2 attempt.*refused"):
+        HTTPQEScorer(server.url, attempts=2, backoff_s=0.01).score([("a", "b")])
+
+
+@pytest.mark.timeout(30)
+def test_http_scorer_does_not_retry_a_request_the_service_rejects(fake_qe_server):
+    server = fake_qe_server(always=400)
+    with pytest.raises(RuntimeError, match="answered HTTP 400") as err:
+        HTTPQEScorer(server.url, attempts=3, backoff_s=0.01).score([("a", "b")])
+    assert server.requests == 1 and not hasattr(err.value, "attempts")
