@@ -6,10 +6,12 @@ from __future__ import annotations
 import json
 import logging
 import os
+import sys
 import time
 from typing import Optional
 
 from sdrrl_ray.config import ActorPoolConfig, RayConfig
+from sdrrl_ray.errors import user_error
 
 log = logging.getLogger("sdrrl_ray")
 
@@ -43,6 +45,27 @@ def init_ray(cfg: RayConfig) -> None:
     ray.init(**kwargs)
     ctx = ray.data.DataContext.get_current()
     ctx.enable_progress_bars = bool(os.environ.get("SDRRL_PROGRESS"))
+    hide_user_error_traces()
+
+
+class _UserErrorTraces(logging.Filter):
+    """Drops, from the console, Ray's log records about an exception that is a user error (or a full
+    disk): the command prints that error as its one last line. Bugs keep their tracebacks; the
+    records still reach Ray Data's log file."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else sys.exc_info()[1]
+        return exc is None or user_error(exc) is None
+
+
+def hide_user_error_traces() -> None:
+    import ray.data  # noqa: F401 - configures Ray Data's own logging handlers first
+
+    for name in ("ray.data", "ray"):
+        for handler in logging.getLogger(name).handlers:
+            if isinstance(handler, logging.StreamHandler) and not isinstance(handler, logging.FileHandler) \
+                    and not any(isinstance(f, _UserErrorTraces) for f in handler.filters):
+                handler.addFilter(_UserErrorTraces())
 
 
 def _job_env_var_keys() -> set:

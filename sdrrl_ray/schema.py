@@ -71,6 +71,7 @@ TYPES: dict[str, pa.DataType] = {
     "answer_qe": pa.float64(),
     "switch_candidates": pa.int64(),
     "switch_dict": pa.string(),
+    "pair_rows": pa.int64(),
 }
 
 
@@ -84,10 +85,12 @@ INGEST_SCHEMA = _schema(["item_id", "record", "source_file", "line", "question",
 # OUT/transfer_set/*.parquet
 KEPT_SCHEMA = _schema(["id", "item_id", "subset", "src_lang", "tgt_lang", "question_lang", "answer_lang",
                        "answer_source", "question", "answer", "n_switched", "switch_candidates", "switch_dict",
-                       "record", "gen_cached"])
+                       "record", "gen_cached", "pair_rows"])
 # OUT/rejects/*.parquet
 REJECT_SCHEMA = _schema(["id", "item_id", "tgt_lang", "subset", "part", "record", "source_file", "line",
-                         "stage", "reason", "detail", "question", "answer"])
+                         "stage", "reason", "detail", "question", "answer", "pair_rows"])
+# pair_rows: how many rows (kept and rejected) the row's (item, target) writes in all; resume checks
+# that every row of an (item, target) is committed (sdrrl_ray.layout.resume)
 
 
 def _is_nan(value) -> bool:

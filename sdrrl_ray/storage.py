@@ -89,9 +89,55 @@ def write_bytes(url: str, data: bytes) -> None:
     if parent:
         fs.makedirs(parent, exist_ok=True)
     tmp = f"{path}.tmp"
-    with fs.open(tmp, "wb") as fh:
-        fh.write(data)
-    fs.mv(tmp, path)
+    try:
+        with fs.open(tmp, "wb") as fh:
+            fh.write(data)
+        fs.mv(tmp, path)
+    except BaseException as exc:
+        _remove_quietly(fs, tmp)  # a full disk or a kill leaves no partial file behind
+        if isinstance(exc, OSError) and exc.errno is not None and not exc.filename:
+            raise OSError(exc.errno, exc.strerror, url) from exc
+        raise
+
+
+def _remove_quietly(fs: Any, path: str) -> None:
+    try:
+        if fs.exists(path):
+            fs.rm(path)
+    except OSError:
+        pass
+
+
+def create_exclusive(url: str, data: bytes) -> bool:
+    """Create ``url`` holding ``data`` only if nothing is there (``O_EXCL`` locally, a conditional
+    write ``If-None-Match: *`` on object stores); False when it already exists."""
+    fs, path = url_to_fs(url)
+    parent = path.rsplit("/", 1)[0] if "/" in path else ""
+    if parent:
+        fs.makedirs(parent, exist_ok=True)
+    if not is_remote_url(url):
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        except FileExistsError:
+            return False
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        return True
+    try:
+        fs.pipe_file(path, data, mode="create")
+    except FileExistsError:
+        return False
+    except OSError as exc:  # s3fs maps 412 Precondition Failed to an OSError
+        if "PreconditionFailed" in str(exc) or "412" in str(exc):
+            return False
+        raise
+    return True
+
+
+def remove(url: str) -> None:
+    """Delete the file at ``url`` if it is there."""
+    fs, path = url_to_fs(url)
+    _remove_quietly(fs, path)
 
 
 def write_text(url: str, text: str) -> None:

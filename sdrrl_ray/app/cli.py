@@ -29,9 +29,10 @@ DEMO_CONFIG = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.pa
 
 
 def _load(config: str, overrides: tuple):
-    cfg = load_config(config, [str(v) for v in overrides])
-    print(cfg.to_json(), file=sys.stderr)  # the resolved config comes first
-    return cfg
+    if config is None:
+        raise UserError(f"this command needs a config file: {PROG} COMMAND CONFIG [key=value ...] "
+                        f"(example: {PROG} transfer-set jobs/configs/demo.yaml out_dir=out/run)")
+    return load_config(config, [str(v) for v in overrides])  # written to OUT/config.yaml when a phase runs
 
 
 def _run(cfg, *phases: str) -> None:
@@ -41,16 +42,16 @@ def _run(cfg, *phases: str) -> None:
 class Commands:
     """SDRRL on Ray: build the transfer set, train one model per target, evaluate."""
 
-    def transfer_set(self, config: str, *overrides: str) -> None:
+    def transfer_set(self, config: str | None = None, *overrides: str) -> None:
         """Ingest -> answer choice -> generation -> translation + filters -> variants, code-switching,
         parallel tasks into OUT; writes OUT/manifest.json."""
         _run(_load(config, overrides), "transfer-set")
 
-    def train(self, config: str, *overrides: str) -> None:
+    def train(self, config: str | None = None, *overrides: str) -> None:
         """Fine-tune on OUT/transfer_set with Ray Train + DeepSpeed; writes OUT/model/ and OUT/train_log.jsonl."""
         _run(_load(config, overrides), "train")
 
-    def eval(self, config: str, *overrides: str) -> None:
+    def eval(self, config: str | None = None, *overrides: str) -> None:
         """Evaluate base and trained models; writes OUT/report.json, OUT/report.md, OUT/plots/."""
         _run(_load(config, overrides), "eval")
 
@@ -60,11 +61,11 @@ class Commands:
             raise UserError(f"demo config {DEMO_CONFIG} is missing; run from a source checkout of sdrrl-ray")
         _run(_load(DEMO_CONFIG, (f"out_dir={out}", *overrides)), "transfer-set", "train", "eval")
 
-    def config(self, config: str, *overrides: str) -> None:
+    def config(self, config: str | None = None, *overrides: str) -> None:
         """Print the resolved config (YAML + overrides + defaults) as JSON."""
-        print(load_config(config, [str(v) for v in overrides]).to_json())
+        print(_load(config, overrides).to_json())
 
-    def plan(self, config: str, *overrides: str, node_type: str | None = None, limit: int | None = None,
+    def plan(self, config: str | None = None, *overrides: str, node_type: str | None = None, limit: int | None = None,
              price_per_hour: float | None = None, results_dir: str | None = None, tokenizer: str | None = None,
              params: float | None = None, answer_tokens: float | None = None, json: bool = False) -> None:
         """Estimate tokens per language, device-hours per phase and cost on a node type, from the real
@@ -85,6 +86,8 @@ class Commands:
                 given[key.lstrip("-")] = _plan_value(key.lstrip("-"), value)
             else:
                 rest.append(item)
+        if config is None:
+            _load(config, ())
         result = make_plan(load_plan_config(config, rest), Options(**given))
         if not json:
             print(render(result))

@@ -5,23 +5,12 @@ saying how to resume and status 130; anything else is a bug and keeps its traceb
 from __future__ import annotations
 
 import sys
-from typing import Callable, Optional
+from typing import Callable
 
-from sdrrl_ray.errors import UserError
+from sdrrl_ray.errors import user_error
 
 USER_ERROR = 2
 INTERRUPTED = 130
-
-
-def user_error(exc: Optional[BaseException]) -> Optional[UserError]:
-    """The UserError behind ``exc``, also when Ray wrapped it in a task error."""
-    seen = set()
-    while exc is not None and id(exc) not in seen:
-        seen.add(id(exc))
-        if isinstance(exc, UserError):
-            return exc
-        exc = getattr(exc, "cause", None) or exc.__cause__
-    return None
 
 
 def run_mapped(fn: Callable[[], object], prog: str) -> int:
@@ -31,7 +20,7 @@ def run_mapped(fn: Callable[[], object], prog: str) -> int:
     except SystemExit as exc:
         return int(exc.code or 0) if not isinstance(exc.code, str) else 1
     except KeyboardInterrupt:
-        print(f"{prog}: interrupted; run the same command again to resume where it stopped", file=sys.stderr,
+        print(f"{prog}: interrupted; rerun the same command to resume", file=sys.stderr,
               flush=True)
         return INTERRUPTED
     except Exception as exc:  # noqa: BLE001 - the one place that maps errors to exit codes

@@ -14,8 +14,10 @@ from typing import Any, Callable, Optional, Sequence
 
 import yaml
 
-from sdrrl_ray.config import Config
+from sdrrl_ray import storage
+from sdrrl_ray.config import Config, load_yaml
 from sdrrl_ray.errors import UserError
+from sdrrl_ray.layout.lock import OutLock, check_writable
 from sdrrl_ray.layout.paths import Out
 
 
@@ -84,7 +86,7 @@ def canonical(name: str) -> str:
 def parse_phases(value) -> tuple[str, ...]:
     """``[transfer-set, train]``, ``"transfer-set,train"`` or ``"train"`` -> a checked tuple."""
     if isinstance(value, str):
-        value = yaml.safe_load(value) if value.strip().startswith("[") else value.split(",")
+        value = load_yaml(value) if value.strip().startswith("[") else value.split(",")
     if not isinstance(value, (list, tuple)) or not value:
         raise UserError(f"phases={value!r} must name at least one of {', '.join(ALL_PHASES)} "
                         "(example: phases=[transfer-set])")
@@ -117,6 +119,15 @@ def run_phases(cfg: Config, phases: Sequence[str], *, prog: str,
     done line for each. ``after_phase(name)`` runs after each phase and returns (text for the done
     line, fields for the phase's report). Returns ``{"phases": {name: report}}``."""
     functions = {name: phase_function(name) for name in phases}  # all checked before any runs
+    check_writable(cfg.out_dir)
+    with OutLock(cfg.out_dir):
+        storage.write_text(Out(cfg.out_dir).config, yaml.safe_dump(cfg.to_dict(), sort_keys=False, allow_unicode=True))
+        print(f"{prog}: config: {Out(cfg.out_dir).config}", flush=True)
+        return _run_locked(cfg, phases, functions, prog, after_phase)
+
+
+def _run_locked(cfg: Config, phases: Sequence[str], functions: dict, prog: str,
+                after_phase: Optional[Callable[[str], tuple[str, dict]]]) -> dict:
     report: dict[str, Any] = {"phases": {}}
     for name in phases:
         print(f"{prog}: phase {name}: start", flush=True)

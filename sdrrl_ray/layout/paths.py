@@ -4,7 +4,9 @@
 
     OUT/transfer_set/part-<id>.parquet    kept rows (sdrrl transfer-set)
     OUT/rejects/part-<id>.parquet         reject rows, with reasons
-    OUT/.commits/<id>                     commit marker of part <id> (written last)
+    OUT/.commits/<id>                     commit marker of part <id> (written last; rows, bytes, sha256)
+    OUT/.lock                             held by the run writing OUT (sdrrl_ray.layout.lock)
+    OUT/config.yaml                       the resolved config of the last run
     OUT/manifest.json  OUT/run.json       counts and provenance; the run's fingerprint
     OUT/generations/<key>/                saved source-language answers (or generate.cache_dir)
     OUT/model/ or OUT/model/<target>/     trained Hugging Face folders (sdrrl train)
@@ -21,6 +23,9 @@ from sdrrl_ray import storage
 TRANSFER_SET = "transfer_set"
 REJECTS = "rejects"
 COMMITS = ".commits"
+LOCK = ".lock"
+PROBE = ".write-probe"
+CONFIG = "config.yaml"
 MANIFEST = "manifest.json"
 RUN = "run.json"
 GENERATIONS = "generations"
@@ -48,6 +53,10 @@ class Out:
     @property
     def transfer_set(self) -> str:
         return self.path(TRANSFER_SET)
+
+    @property
+    def config(self) -> str:
+        return self.path(CONFIG)
 
     @property
     def manifest(self) -> str:

@@ -6,6 +6,8 @@ A pure batch function for ``map_batches`` (a task), returning an Arrow table.
 
 from __future__ import annotations
 
+from collections import Counter
+
 import numpy as np
 import pyarrow as pa
 
@@ -16,11 +18,19 @@ PART_COLUMNS = ("question_reason", "answer_reason", "stage")
 COLUMNS = StageColumns.of(
     "assemble",
     inputs=("item_id", "tgt_lang", "answer_source", "status", *CONSUMED, *PART_COLUMNS),
-    outputs=(*OUTPUT_COLUMNS, *REJECT_COLUMNS, "part"),
+    outputs=(*OUTPUT_COLUMNS, *REJECT_COLUMNS, "part", "pair_rows"),
     removes=CONSUMED,
 )
 _ITEM_STAGES = ("ingest", "generate")  # stages that reject a whole item, before the target fan-out
 _TRANSLATE_REASONS = ("translate_error", "missing_translation")  # the backend produced no text
+
+
+def pair_rows(items: list, targets: list) -> list[int]:
+    """Per row: how many rows its (item, target) has here, which is all it will ever write (a row's
+    set is built from one input row; resume checks the count, :mod:`sdrrl_ray.layout.resume`)."""
+    keys = list(zip(items, targets))
+    counts = Counter(keys)
+    return [counts[k] for k in keys]
 
 
 def assemble(batch: dict, *, subsets: list[str], source_lang: str) -> pa.Table:
@@ -63,4 +73,5 @@ def assemble(batch: dict, *, subsets: list[str], source_lang: str) -> pa.Table:
     n_var = len(variants["id"])
     variants["part"] = [None] * n_var
     merged = {c: list(variants[c]) + parts[c] for c in variants}
+    merged["pair_rows"] = pair_rows(merged["item_id"], merged["tgt_lang"])
     return to_arrow({k: np.array(v, dtype=object) for k, v in merged.items()})

@@ -12,6 +12,7 @@ from sdrrl_ray.config import Config
 from sdrrl_ray.parallel.corpus import read_parallel
 from sdrrl_ray.parallel.tasks import make_tasks
 from sdrrl_ray.schema import COMP
+from sdrrl_ray.stages.assemble import pair_rows
 
 
 def parallel_rows(cfg: Config, done: set) -> tuple[list[dict], dict]:
@@ -42,6 +43,8 @@ def parallel_rows(cfg: Config, done: set) -> tuple[list[dict], dict]:
                              answer=pair.tgt, status="rejected", stage="parallel", reason="comp_too_short",
                              detail=f"{path}:{pair.index}: no word boundary to split the sentence at")
                     )
+        for r, n in zip(made, pair_rows([r["item_id"] for r in made], [tgt] * len(made))):
+            r["pair_rows"] = n
         rows.extend(r for r in made if (r["item_id"], tgt) not in done)
         report[tgt] = {
             "file": path,

@@ -1,8 +1,9 @@
 """``sdrrl transfer-set``: run the data plan into ``OUT`` with resume and a manifest.
 
-Resume unit: an (item, target) pair. Its kept rows and reject rows always travel in one block
-and are committed together by the sink (:mod:`sdrrl_ray.layout.parts`), so a rerun skips exactly
-the pairs already written.
+Resume unit: an (item, target) set of rows, kept and rejected. Before a run goes on,
+:func:`sdrrl_ray.layout.resume.prepare_resume` keeps only intact commits and whole sets (every row
+carries its set's size, ``pair_rows``), so a rerun skips exactly the sets already written. Before a
+run is declared complete the output is checked again, and against what ingest read.
 """
 
 from __future__ import annotations
@@ -14,11 +15,11 @@ from sdrrl_ray import generation_cache, storage
 from sdrrl_ray.assets import per_pair, resolve_model, translation_model_paths
 from sdrrl_ray.codeswitch.lexicon import dictionary_plan
 from sdrrl_ray.config import Config
-from sdrrl_ray.errors import UserError
+from sdrrl_ray.errors import OutputError, UserError
 from sdrrl_ray.execution_stats import operator_stats
-from sdrrl_ray.ingest.files import guess_licence, list_inputs
-from sdrrl_ray.layout.parts import completed_pairs, remove_uncommitted
+from sdrrl_ray.ingest.files import guess_licence, list_inputs, records_read, require_records, skipped_inputs
 from sdrrl_ray.layout.paths import Out
+from sdrrl_ray.layout.resume import prepare_resume, verify
 from sdrrl_ray.layout.sink import SplitParquetSink
 from sdrrl_ray.provenance import git_commit, versions
 from sdrrl_ray.runtime import init_ray
@@ -55,6 +56,9 @@ def run_transfer_set(cfg: Config) -> dict:
     out = cfg.out_dir.rstrip("/")
     paths = Out(out)
     files = list_inputs(cfg.data)
+    variants = [s for s in cfg.transfer.subsets if s in VARIANTS]
+    if variants:  # a run of parallel-corpus tasks only needs no instructions
+        require_records(files)
     model_path = resolve_model(cfg.generate.model)
     gen_model = generation_cache.model_fingerprint(model_path)
     mt_paths = translation_models(cfg, model_path)
@@ -75,15 +79,15 @@ def run_transfer_set(cfg: Config) -> dict:
             "use a new out_dir, or delete the old one to start over"
         )
     manifest = storage.read_json(paths.manifest)
+    state = prepare_resume(out)  # only intact commits and whole (item, target) sets stay
     if manifest is not None and manifest.get("complete") and manifest.get("fingerprint") == fp:
-        log.warning("%s is complete for this config and input; nothing to do", out)
-        return manifest
-
-    removed = remove_uncommitted(out)
-    if removed:
-        log.warning("removed %d uncommitted part file(s) left by an interrupted run", removed)
+        if not (state.damaged or state.uncommitted or state.incomplete):
+            log.warning("%s is complete for this config and input; nothing to do", out)
+            return manifest
+        manifest["complete"] = False
+        storage.write_json(paths.manifest, manifest)
     storage.write_json(paths.run, {"fingerprint": fp, "started_at": time.time()})
-    done, done_targets, whole = completed_pairs(out)
+    done, done_targets, whole = state.done, state.by_item, state.whole
     targets = set(cfg.languages.targets)
     skip_items = whole | {item for item, tgts in done_targets.items() if targets <= tgts}
     if done:
@@ -119,13 +123,20 @@ def run_transfer_set(cfg: Config) -> dict:
     wall = time.perf_counter() - started
     execution = {"seconds": round(time.perf_counter() - executing, 3), "operators": operator_stats(plan, executing)}
 
-    variants = [s for s in cfg.transfer.subsets if s in VARIANTS]
     manifest = count_output(
         out, n_targets=len(cfg.languages.targets), variants=variants,
         translated=translation_needed(cfg), code_switched=cfg.code_switch.enabled, parallel_tasks=n_parallel_tasks,
+        records_in=records_read(files, cfg.data.limit),
     )
+    damaged, partial = verify(out)
+    problems = list(manifest.pop("problems"))
+    if damaged:
+        problems.append(f"{len(damaged)} committed part(s) do not match their size and sha256")
+    if partial:
+        problems.append(f"{len(partial)} (item, target) set(s) are partly written or written twice")
     manifest.update(
-        complete=True,
+        complete=not problems,
+        problems=problems,
         fingerprint=fp,
         code_switch={"enabled": cfg.code_switch.enabled, "p": cfg.code_switch.p,
                      "dictionaries": dictionary_plan(cfg.code_switch.dictionaries or None, cfg.languages.source,
@@ -134,7 +145,8 @@ def run_transfer_set(cfg: Config) -> dict:
         config=cfg.to_dict(),
         versions=versions(),
         provenance={
-            "inputs": [{"path": f.path, "sha256": f.sha256, "bytes": f.size} for f in files],
+            "inputs": [{"path": f.path, "sha256": f.sha256, "bytes": f.size, "records": f.records} for f in files],
+            "skipped": skipped_inputs(cfg.data),
             "models": models,
             "generation_cache": cache_url,
             "code_commit": git_commit(),
@@ -145,6 +157,9 @@ def run_transfer_set(cfg: Config) -> dict:
         resumed_pairs=len(done),
     )
     storage.write_json(paths.manifest, manifest)
+    if problems:
+        raise OutputError(f"{out} does not add up: {'; '.join(problems)}; run the same command again to redo "
+                          f"what is missing (details in {paths.manifest})")
     return manifest
 
 

@@ -263,3 +263,33 @@ def test_all_phases_on_s3_and_resume_from_the_bucket(s3_server, demo_model, tmp_
     assert pairs(kept + rejects) >= done | lost_pairs and len({r["id"] for r in kept}) == len(kept)
     print(f"S3 run ({len(commits)} committed parts): first {first_s:.1f}s, rerun {rerun_s:.1f}s, "
           f"interrupted-run resume {resume_s:.1f}s, test {time.perf_counter() - started:.1f}s")
+
+
+@pytest.mark.timeout(120)
+def test_the_out_lock_on_an_object_store(s3_server, tmp_path, monkeypatch):
+    """OUT/.lock on S3: created with a conditional write (If-None-Match: *), so a second run is refused;
+    a lock nobody refreshed is taken over."""
+    from sdrrl_ray import storage
+    from sdrrl_ray.errors import UserError
+    from sdrrl_ray.layout.lock import OutLock
+
+    for key, value in job_env(s3_server, str(tmp_path)).items():
+        if key.startswith("AWS_"):
+            monkeypatch.setenv(key, value)
+    bucket = Bucket(s3_server)
+    bucket.fs.mkdir("sdrrl-lock-test")
+    out = "s3://sdrrl-lock-test/run"
+    assert storage.create_exclusive(f"{out}/probe", b"first")
+    assert not storage.create_exclusive(f"{out}/probe", b"second")  # the server refused the overwrite
+    assert bucket.fs.cat_file("sdrrl-lock-test/run/probe") == b"first"
+
+    with OutLock(out) as lock:
+        assert json.loads(bucket.fs.cat_file("sdrrl-lock-test/run/.lock"))["run_id"] == lock.run_id
+        with pytest.raises(UserError, match="in use by another run"):
+            OutLock(out).acquire()
+    assert not bucket.fs.exists("sdrrl-lock-test/run/.lock")
+
+    stale = {"pid": 1, "host": "gone-machine", "run_id": "old", "started": 0, "refreshed": time.time() - 7200}
+    bucket.fs.pipe_file("sdrrl-lock-test/run/.lock", json.dumps(stale).encode())
+    with OutLock(out, stale_after_s=600) as lock:
+        assert json.loads(bucket.fs.cat_file("sdrrl-lock-test/run/.lock"))["run_id"] == lock.run_id

@@ -76,22 +76,25 @@ def test_phase_arguments_and_one_spelling():
         parse_phases("transfer-set,transfer_set")
 
 
-def test_cli_and_jobs_run_the_same_phase_table(monkeypatch, capsys):
+def test_cli_and_jobs_run_the_same_phase_table(monkeypatch, capsys, tmp_path):
     from sdrrl_ray.app.cli import main
 
     ran = []
     for name, real in list(phases.PHASES.items()):
         monkeypatch.setitem(phases.PHASES, name, Phase(name, lambda name=name: (lambda cfg: ran.append(name) or {}),
                                                         lambda cfg, result: [f"lines of {cfg.seed}"], real.report))
-    assert main(["demo", "seed=5"]) == 0
-    out = capsys.readouterr().out
+    assert main(["demo", "seed=5", f"--out={tmp_path}"]) == 0
+    out, err = capsys.readouterr()
     assert ran == ["transfer-set", "train", "eval"]
     assert "sdrrl: phase transfer-set: start" in out and "lines of 5" in out and "sdrrl: phase eval: done in" in out
+    # the resolved config goes to OUT/config.yaml, named in one line; not printed
+    assert f"sdrrl: config: {tmp_path / 'config.yaml'}" in out and "{" not in err
+    assert "seed: 5" in (tmp_path / "config.yaml").read_text() and not (tmp_path / ".lock").exists()
     ran.clear()
     monkeypatch.setattr("sdrrl_ray.runtime.init_ray", lambda cfg: None)
     monkeypatch.setattr("sdrrl_ray.runtime.wait_gpus_released", lambda timeout_s: {"holders": 0, "gpus_total": 0.0,
                                                                                     "gpus_available": 0.0})
-    assert jobs.job_main([DEMO, "phases=[train,eval]"], prog="jobs/full.py") == 0
+    assert jobs.job_main([DEMO, "phases=[train,eval]", f"out_dir={tmp_path}"], prog="jobs/full.py") == 0
     last = capsys.readouterr().out.strip().splitlines()[-1]
     assert ran == ["train", "eval"] and set(json.loads(last)["phases"]) == {"train", "eval"}
 
@@ -106,3 +109,59 @@ def test_console_scripts_point_at_functions_that_exist():
     for target in scripts.values():
         module, _, fn = target.partition(":")
         assert callable(getattr(importlib.import_module(module), fn)), target
+
+
+def test_a_command_without_its_config_is_one_line(capsys):
+    from sdrrl_ray.app.cli import main
+
+    for command in ("transfer-set", "train", "eval", "config"):
+        assert main([command]) == 2
+        out, err = capsys.readouterr()
+        assert err.strip() == (
+            "sdrrl: error: this command needs a config file: sdrrl COMMAND CONFIG [key=value ...] "
+            "(example: sdrrl transfer-set jobs/configs/demo.yaml out_dir=out/run)"), err
+        assert "Usage" not in out + err
+
+
+def test_interrupt_and_full_disk_are_one_line(capsys):
+    import errno
+
+    from sdrrl_ray.app.exits import run_mapped
+
+    def interrupted():
+        raise KeyboardInterrupt
+
+    assert run_mapped(interrupted, "sdrrl") == 130
+    assert capsys.readouterr().err == "sdrrl: interrupted; rerun the same command to resume\n"
+
+    def full_disk_in_a_worker():
+        try:
+            raise OSError(errno.ENOSPC, "No space left on device", "/out/transfer_set/part-1.parquet")
+        except OSError as exc:
+            raise RuntimeError("task failed") from exc  # how a task error wraps it
+
+    assert run_mapped(full_disk_in_a_worker, "sdrrl") == 2
+    err = capsys.readouterr().err
+    assert err.startswith("sdrrl: error: no space left on the device writing /out/transfer_set/part-1.parquet")
+    assert err.count("\n") == 1 and "run the same command again" in err
+
+
+def test_a_second_run_into_the_same_out_is_refused(tmp_path, capsys):
+    from sdrrl_ray.config import load_config
+    from sdrrl_ray.layout.lock import OutLock
+
+    cfg = load_config(DEMO, [f"out_dir={tmp_path}"])
+    with OutLock(str(tmp_path)):
+        with pytest.raises(UserError, match="in use by another run"):
+            phases.run_phases(cfg, ["transfer-set"], prog="sdrrl")
+
+
+def test_a_full_disk_is_named_when_ray_kept_the_worker_error_only_as_text():
+    from sdrrl_ray.errors import user_error
+
+    class FakeRayTaskError(OSError):
+        """Stands for Ray's task error: the worker's traceback as text, the path only inside it."""
+
+    wrapper = FakeRayTaskError("Traceback ...\nOSError: [Errno 28] No space left on device: '/data/out'")
+    wrapper.__cause__ = OSError(28, "No space left on device", "Failed to apply UDF transform after 1/1 attempts")
+    assert str(user_error(wrapper)).startswith("no space left on the device writing /data/out (")
