@@ -71,13 +71,13 @@ def one_line_error(proc: subprocess.CompletedProcess, *words: str) -> str:
 
 @pytest.mark.timeout(600)
 def test_kill_between_commits_then_damaged_parts(demo_model, tmp_path):
-    data = long_items(tmp_path / "long.jsonl", 32)
+    data = long_items(tmp_path / "long.jsonl", 16)
     out = tmp_path / "out"
     args = [f"data.path={data}", f"out_dir={out}", "rows_per_file=8", *FAST]
     assert kill_after_first_commit(["transfer-set", DEMO_CONFIG, *args], out, timeout_s=240)
     done = run(args)
     assert done.returncode == 0, done.stderr[-3000:]
-    first = check_output(out, 32)
+    first = check_output(out, 16)
     ids = sorted(r["id"] for r in read_parts(str(out), TRANSFER_SET, ["id"]).to_pylist())
 
     # a committed part cut off after the run finished: found, removed with its commit, redone
@@ -86,7 +86,7 @@ def test_kill_between_commits_then_damaged_parts(demo_model, tmp_path):
     again = run(args)
     assert again.returncode == 0, again.stderr[-3000:]
     assert "nothing to do" not in again.stderr and "damaged commit" in again.stderr
-    check_output(out, 32)
+    check_output(out, 16)
     assert sorted(r["id"] for r in read_parts(str(out), TRANSFER_SET, ["id"]).to_pylist()) == ids
 
     # the same with the manifest gone: no pyarrow traceback, the same output
@@ -95,7 +95,7 @@ def test_kill_between_commits_then_damaged_parts(demo_model, tmp_path):
     part.write_bytes(b"")
     third = run(args)
     assert third.returncode == 0 and "Traceback" not in third.stderr, third.stderr[-3000:]
-    assert check_output(out, 32)["rows_written"] == first["rows_written"]
+    assert check_output(out, 16)["rows_written"] == first["rows_written"]
 
 
 @pytest.mark.timeout(300)

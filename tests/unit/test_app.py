@@ -165,3 +165,14 @@ def test_a_full_disk_is_named_when_ray_kept_the_worker_error_only_as_text():
     wrapper = FakeRayTaskError("Traceback ...\nOSError: [Errno 28] No space left on device: '/data/out'")
     wrapper.__cause__ = OSError(28, "No space left on device", "Failed to apply UDF transform after 1/1 attempts")
     assert str(user_error(wrapper)).startswith("no space left on the device writing /data/out (")
+
+
+def test_an_input_without_records_stops_before_any_work(tmp_path, capsys):
+    from sdrrl_ray.app.cli import main
+
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("\n   \n")
+    assert main(["transfer-set", DEMO, f"data.path={empty}", f"out_dir={tmp_path / 'out'}"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith(f"sdrrl: error: no records in {empty}") and "Traceback" not in "\n".join(err)
+    assert not (tmp_path / "out" / "manifest.json").exists()
