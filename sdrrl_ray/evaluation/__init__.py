@@ -12,11 +12,14 @@ One module per task (``belebele``, ``flores``, ``xlsum``, ``mkqa``, ``ner``, ``o
 ``requests(items, shots, unit, ctx)``
     inference requests (generate / loglik / hidden) for those items (``shots``: few-shot examples);
 ``score(items, preds, unit, ctx)``
-    metrics (0-100) from the predictions, keyed by ``item_id``.
+    metrics (0-100) from the predictions, keyed by ``item_id``, and ``samples``: per metric, the
+    per-item evidence (:class:`.stats.Sample`) behind it.
 
 Inference runs as Ray Data actor-pool jobs (:mod:`.inference`) through the same engines as
 generation; metric code lives in :mod:`.metrics`; :mod:`.report` writes ``OUT/report.json``,
-``OUT/report.md`` and ``OUT/plots/``; :func:`.run.run_eval` ties them together.
+``OUT/report.md`` and ``OUT/plots/``, with n, 95% intervals and paired tests against the baseline from
+the per-item evidence each ``score`` returns (``samples``: :mod:`.stats`, :mod:`.significance`);
+:func:`.run.run_eval` ties them together.
 """
 
 from __future__ import annotations

@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from sdrrl_ray.evaluation import common, flores
+from sdrrl_ray.evaluation import common, flores, stats
 from sdrrl_ray.evaluation.common import ENGLISH, TARGET, Context, Unit
-from sdrrl_ray.evaluation.metrics.alignment import alignment_scores
+from sdrrl_ray.evaluation.metrics.alignment import alignment_scores, per_item
 
 NAME = "alignment"
 METRICS = (("top1", "top-1 retrieval %"), ("cosine", "cosine"))
@@ -64,4 +64,9 @@ def score(items: list[dict], preds: dict, unit: Unit, ctx: Context) -> dict:
     s = alignment_scores(x, e)
     metrics = {"top1": 100 * s["top1"], "cosine": s["cosine"], "cosine_random": s["cosine_random"],
                "top1_x2en": 100 * s["top1_x2en"], "top1_en2x": 100 * s["top1_en2x"]}
-    return {"metrics": metrics, "n": len(ids), "info": {}, "items": [], "vectors": {"x": x, "en": e}}
+    # intervals over pairs with the retrieval candidates fixed (top-1 depends on the whole set of sentences)
+    p = per_item(x, e)
+    samples = {"top1": stats.means(ids, (p["x2en"] + p["en2x"]) / 2), "cosine": stats.means(ids, p["cosine"], 1.0),
+               "top1_x2en": stats.binary(ids, p["x2en"]), "top1_en2x": stats.binary(ids, p["en2x"])}
+    return {"metrics": metrics, "n": len(ids), "info": {}, "items": [], "vectors": {"x": x, "en": e},
+            "samples": samples}

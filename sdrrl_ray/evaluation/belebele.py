@@ -21,7 +21,7 @@ import unicodedata
 from typing import Optional
 
 from sdrrl_ray import languages, storage
-from sdrrl_ray.evaluation import common
+from sdrrl_ray.evaluation import common, stats
 from sdrrl_ray.evaluation.common import Context, Unit
 
 NAME = "belebele"
@@ -35,6 +35,7 @@ DEFAULT_TEMPLATE = (
 BODY_FIELD = "flores_passage"
 GENERATE_TOKENS = 8
 METRICS = (("acc", "accuracy"),)
+CHANCE = {"acc": 100 / len(LETTERS), "acc_generate": 100 / len(LETTERS)}  # 4 options: 25%
 
 
 def units(targets: list[str]) -> list[Unit]:
@@ -156,4 +157,8 @@ def score(items: list[dict], preds: dict, unit: Unit, ctx: Context) -> dict:
     info = {"mode": ctx.eval.belebele_mode}
     if "generate" in modes and items:
         info["answer_extracted_share"] = extracted / len(items)
-    return {"metrics": metrics, "n": len(items), "info": info, "items": per_item}
+    ids = [it["item_id"] for it in items]
+    samples = {"acc": stats.binary(ids, acc[modes[0]])}
+    if len(modes) == 2:
+        samples["acc_generate"] = stats.binary(ids, acc["generate"])
+    return {"metrics": metrics, "n": len(items), "info": info, "items": per_item, "samples": samples}

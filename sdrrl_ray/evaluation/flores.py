@@ -15,7 +15,7 @@ non-empty line of the answer is the translation. Scores: corpus BLEU (paper sign
 from __future__ import annotations
 
 from sdrrl_ray import languages, storage
-from sdrrl_ray.evaluation import common
+from sdrrl_ray.evaluation import common, stats
 from sdrrl_ray.evaluation.common import ENGLISH, ENGLISH_SIDE, TARGET, Context, Unit
 from sdrrl_ray.evaluation.metrics.bleu import corpus_scores
 
@@ -88,7 +88,12 @@ def score(items: list[dict], preds: dict, unit: Unit, ctx: Context) -> dict:
     s = corpus_scores(
         hyps, refs, unit.out_lang,
         tokenize=ctx.eval.bleu_tokenize, fallback=ctx.eval.bleu_fallback, allow_download=ctx.eval.bleu_download,
+        segments=True,
     )
     info = {k: s[k] for k in ("bleu_signature", "chrf_signature", "bleu_tokenize", "bleu_note")}
     per_item = [{"item_id": it["item_id"], "hypothesis": h} for it, h in zip(items, hyps)]
-    return {"metrics": {"bleu": s["bleu"], "chrf++": s["chrf++"]}, "n": len(items), "info": info, "items": per_item}
+    ids = [it["item_id"] for it in items]
+    samples = {"bleu": stats.corpus(ids, s["bleu_stats"], s["bleu_scorer"]),
+               "chrf++": stats.corpus(ids, s["chrf_stats"], s["chrf_scorer"])}
+    return {"metrics": {"bleu": s["bleu"], "chrf++": s["chrf++"]}, "n": len(items), "info": info, "items": per_item,
+            "samples": samples}

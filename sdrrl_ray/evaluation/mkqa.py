@@ -13,7 +13,7 @@ without ground truth in that language are skipped (counted as ``skipped``).
 from __future__ import annotations
 
 from sdrrl_ray import languages, storage
-from sdrrl_ray.evaluation import common
+from sdrrl_ray.evaluation import common, stats
 from sdrrl_ray.evaluation.common import Context, Unit
 from sdrrl_ray.evaluation.metrics import mkqa as mkqa_metric
 
@@ -88,4 +88,6 @@ def score(items: list[dict], preds: dict, unit: Unit, ctx: Context) -> dict:
         ems.append(em)
         per_item.append({"item_id": it["item_id"], "prediction": pred, "f1": f1, "em": em})
     metrics = {"f1": 100 * common.mean(f1s) if items else None, "em": 100 * common.mean(ems) if items else None}
-    return {"metrics": metrics, "n": len(items), "info": {}, "items": per_item}
+    ids = [it["item_id"] for it in items]
+    return {"metrics": metrics, "n": len(items), "info": {}, "items": per_item,
+            "samples": {"f1": stats.means(ids, f1s), "em": stats.binary(ids, ems)}}

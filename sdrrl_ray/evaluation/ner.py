@@ -20,9 +20,9 @@ import unicodedata
 from typing import Optional
 
 from sdrrl_ray import languages, storage
-from sdrrl_ray.evaluation import common
+from sdrrl_ray.evaluation import common, stats
 from sdrrl_ray.evaluation.common import Context, Unit
-from sdrrl_ray.evaluation.metrics.ner import entity_scores, spans
+from sdrrl_ray.evaluation.metrics.ner import entity_counts, entity_scores, from_counts, spans
 
 NAME = "ner"
 DEFAULT_TEMPLATE = (
@@ -179,4 +179,7 @@ def score(items: list[dict], preds: dict, unit: Unit, ctx: Context) -> dict:
         per_item.append({"item_id": it["item_id"], "entities": ents, "tags": tags})
     s = entity_scores(gold, pred)
     metrics = {k: 100 * v for k, v in s.items()} if items else {"f1": None, "precision": None, "recall": None}
-    return {"metrics": metrics, "n": len(items), "info": {"types": sorted(types)}, "items": per_item}
+    ids, counts = [it["item_id"] for it in items], [entity_counts(g, p) for g, p in zip(gold, pred)]
+    samples = {k: stats.corpus(ids, counts, lambda c, k=k: 100 * from_counts(c)[k]) for k in metrics}
+    return {"metrics": metrics, "n": len(items), "info": {"types": sorted(types)}, "items": per_item,
+            "samples": samples}

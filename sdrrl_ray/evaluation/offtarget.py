@@ -21,7 +21,7 @@ from __future__ import annotations
 import os
 
 from sdrrl_ray import storage
-from sdrrl_ray.evaluation import common
+from sdrrl_ray.evaluation import common, stats
 from sdrrl_ray.evaluation.common import Context, Unit
 
 NAME = "offtarget"
@@ -113,7 +113,9 @@ def score(items: list[dict], preds: dict, unit: Unit, ctx: Context) -> dict:
         off += not verdict.ok
         per_item.append({"item_id": it["item_id"], "judged": True, "on_target": verdict.ok, "detail": verdict.detail})
     rate = 100 * off / judged if judged else None
-    return {"metrics": {"rate": rate}, "n": len(items),
+    judged_items = [r for r in per_item if r["judged"]]  # the rate is over judged responses: so are n and the interval
+    sample = stats.binary([r["item_id"] for r in judged_items], [not r["on_target"] for r in judged_items])
+    return {"metrics": {"rate": rate}, "n": len(items), "samples": {"rate": sample},
             "info": {"judged": judged, "unjudged": len(items) - judged, "off_target": off,
                      "langid_candidates": list(lid.candidates)},
             "items": per_item}

@@ -1,5 +1,8 @@
 """The evaluation report's plots: one bar chart per task, the Table 6 aggregates, and the
-representation-alignment scatter (PCA of parallel sentences' last-token hidden states)."""
+representation-alignment scatter (PCA of parallel sentences' last-token hidden states).
+
+Bars carry their 95% intervals as error bars; a multiple-choice task's chance level is a dashed line;
+a panel whose metric is 0 for every model shows that sentence instead of an empty axis."""
 
 from __future__ import annotations
 
@@ -10,19 +13,39 @@ from typing import Optional
 from sdrrl_ray.evaluation.common import AGGREGATE_PARTS, AGGREGATE_TITLES, column_code
 
 
+def _errors(vals: list, lows: list, highs: list):
+    """Asymmetric error bars (2, n) from intervals; None where a bar has no interval (or no value)."""
+    if all(lo is None for lo in lows):
+        return None
+    below = [v - lo if v is not None and lo is not None else 0 for v, lo in zip(vals, lows)]
+    above = [hi - v if v is not None and hi is not None else 0 for v, hi in zip(vals, highs)]
+    return [[max(0.0, b) for b in below], [max(0.0, a) for a in above]]
+
+
 def _bars(ax, table: dict) -> None:
     import numpy as np
 
+    ax.set_title(table["title"], fontsize=8)
+    if table.get("all_zero"):
+        ax.text(0.5, 0.5, table.get("all_zero_note") or "0 for every model", ha="center", va="center", wrap=True,
+                fontsize=8, transform=ax.transAxes)
+        ax.set_xticks([])
+        ax.set_yticks([])
+        return
     cols = table["columns"] + ["AVG"]
     rows = table["rows"]
     width = 0.8 / max(1, len(rows))
     x = np.arange(len(cols))
     for k, r in enumerate(rows):
         vals = [r["values"].get(c) for c in table["columns"]] + [r["avg"]]
-        ax.bar(x + k * width - 0.4 + width / 2, [v if v is not None else 0 for v in vals], width, label=r["model"])
+        lows = [(r.get("ci_low") or {}).get(c) for c in table["columns"]] + [r.get("avg_ci_low")]
+        highs = [(r.get("ci_high") or {}).get(c) for c in table["columns"]] + [r.get("avg_ci_high")]
+        ax.bar(x + k * width - 0.4 + width / 2, [v if v is not None else 0 for v in vals], width, label=r["model"],
+               yerr=_errors(vals, lows, highs), capsize=2, error_kw={"elinewidth": 0.8})
+    if table.get("chance") is not None:
+        ax.axhline(table["chance"], linestyle="--", color="0.3", linewidth=1, label=f"chance ({table['chance']:g})")
     ax.set_xticks(x)
     ax.set_xticklabels([column_code(c) if c != "AVG" else c for c in cols])
-    ax.set_title(table["title"], fontsize=8)
     ax.legend(fontsize=7)
 
 
@@ -51,8 +74,16 @@ def plot(folder: str, rep: dict, vectors: Optional[dict]) -> list[str]:
         ax = fig.add_subplot(1, 1, 1)
         width = 0.8 / max(1, len(agg))
         for i, r in enumerate(agg):
-            ax.bar(np.arange(len(keys)) + i * width - 0.4 + width / 2, [r[k] or 0 for k in keys], width,
-                   label=r["model"])
+            vals = [r[k] for k in keys]
+            ax.bar(np.arange(len(keys)) + i * width - 0.4 + width / 2, [v or 0 for v in vals], width,
+                   label=r["model"], capsize=2, error_kw={"elinewidth": 0.8},
+                   yerr=_errors(vals, [(r.get("ci_low") or {}).get(k) for k in keys],
+                                [(r.get("ci_high") or {}).get(k) for k in keys]))
+        chance = rep["aggregates"].get("chance") or {}
+        for j, k in enumerate(keys):
+            if chance.get(k) is not None:  # NLU is BELEBELE accuracy: its chance level over its bars only
+                ax.hlines(chance[k], j - 0.45, j + 0.45, linestyles="dashed", colors="0.3", linewidth=1,
+                          label="chance" if j == min(i for i, kk in enumerate(keys) if kk in chance) else None)
         ax.set_xticks(np.arange(len(keys)))
         ax.set_xticklabels([AGGREGATE_TITLES[k] for k in keys])
         ax.set_title("Table 6 aggregates", fontsize=9)

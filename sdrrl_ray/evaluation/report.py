@@ -7,6 +7,10 @@ baseline model in parentheses; "target language" tables (the model for X evaluat
 target fills only that column. The Table 6 block gives NLU = BELEBELE accuracy and NLG = mean of
 FLORES BLEU (target: EN->X, English: X->EN), XL-SUM ROUGE-L and MKQA F1, each averaged over the
 languages the benchmark covers first (:mod:`.metrics.aggregate`).
+
+Every number carries its n and 95% interval, every difference to the baseline a paired test's p-value,
+every table the smallest difference its n detects (:mod:`.significance`, :mod:`.stats`); a multiple-choice
+table states its chance level, a metric that is 0 for every model says so.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, Optional
 
 from sdrrl_ray import storage
+from sdrrl_ray.evaluation import significance, stats
 from sdrrl_ray.evaluation.common import AGGREGATE_PARTS, AGGREGATE_TITLES, ENGLISH_SIDE, TARGET, column_code, mean
 from sdrrl_ray.evaluation.metrics.aggregate import nlg
 from sdrrl_ray.evaluation.plots import plot
@@ -57,6 +62,14 @@ def _columns(task: str, targets: list[str]) -> list[str]:
     return [t for t in targets if any(u.column == t for u in TASKS[task].units([t]))]
 
 
+def _side_words(task: str, side: str) -> str:
+    if task == "flores":
+        return FLORES_SIDES[side]
+    if task == "alignment":
+        return "target vs English sentences"
+    return SIDE_TITLES[side]
+
+
 def _title(task: str, label: str, side: str) -> str:
     if task == "flores":
         return f"{TITLES[task]} {label}, {FLORES_SIDES[side]}"
@@ -66,7 +79,9 @@ def _title(task: str, label: str, side: str) -> str:
 
 
 def build(cfg, entries, tasks, targets, results, info, contam, baseline, notes, *, seconds: float,
-          data_dir: str) -> dict:
+          data_dir: str, samples: Optional[dict] = None) -> dict:
+    """The report; ``samples`` ((model key, task, unit, metric) -> :class:`.stats.Sample`, from
+    :func:`.run.score_all`) give the intervals and tests (without them those fields are None)."""
     names = list(dict.fromkeys([baseline] + [e.name for e in entries]))
     names = [n for n in names if any(e.name == n for e in entries)]
     value = {(r["model_key"], r["task"], r["unit"], r["metric"]): r["value"] for r in results}
@@ -77,6 +92,7 @@ def build(cfg, entries, tasks, targets, results, info, contam, baseline, notes, 
         return (exact or shared or [None])[0]
 
     tables = []
+    cells: dict = {}  # (task, metric, side, model, column) -> the sample key behind the cell
     for task in tasks:
         columns = _columns(task, targets)
         if not columns:
@@ -89,6 +105,8 @@ def build(cfg, entries, tasks, targets, results, info, contam, baseline, notes, 
                     for t in columns:
                         entry, unit = entry_for(name, t), _unit_name(task, side, t)
                         vals[t] = value.get((entry.key, task, unit, metric)) if entry and unit else None
+                        if entry and unit:
+                            cells[(task, metric, side, name, t)] = (entry.key, task, unit, metric)
                     rows.append({"model": name, "values": vals, "avg": mean(list(vals.values()))})
                 if all(r["avg"] is None for r in rows):
                     continue
@@ -104,8 +122,13 @@ def build(cfg, entries, tasks, targets, results, info, contam, baseline, notes, 
                     r["partial"] = any(v is None for v in r["values"].values()) and r["avg"] is not None
                     r["delta_avg"] = (mean([r["values"][t] for t in common]) - mean([base["values"][t] for t in common])
                                       if common else None)
+                shown = [v for r in rows for v in [*r["values"].values(), r["avg"]] if v is not None]
+                zero = all(rounded(v, _digits(metric)) == 0 for v in shown)
                 tables.append(dict(task=task, metric=metric, label=label, side=side, title=_title(task, label, side),
-                                   columns=columns, rows=rows))
+                                   columns=columns, rows=rows, chance=getattr(TASKS[task], "CHANCE", {}).get(metric),
+                                   all_zero=zero, all_zero_note=(f"{TITLES[task]} {label} ({_side_words(task, side)}) "
+                                                                 f"is {_fmt(0.0, digits=_digits(metric))} for every "
+                                                                 "model") if zero else None))
 
     def table_avg(task: str, metric: str, side: str, name: str, only: Optional[str] = None) -> Optional[float]:
         """The row's AVG; with ``only``, the AVG over the columns where model ``only`` has values."""
@@ -137,6 +160,14 @@ def build(cfg, entries, tasks, targets, results, info, contam, baseline, notes, 
         r["delta"] = {k: (r[k] - base_agg[k]) if r[k] is not None and base_agg[k] is not None else None
                       for k in AGGREGATE_PARTS}
 
+    def base_key(row: dict) -> Optional[tuple]:
+        entry = entry_for(baseline, row.get("model_target"))
+        return (entry.key, row["task"], row["unit"], row["metric"]) if entry else None
+
+    significance.annotate(tables, agg_rows, results, samples or {}, cells, baseline, base_key)
+    by_table = {(t["task"], t["metric"], t["side"]): t for t in tables}
+    agg_chance = {k: by_table[parts[0]]["chance"] for k, parts in AGGREGATE_PARTS.items()
+                  if len(parts) == 1 and parts[0] in by_table and by_table[parts[0]]["chance"] is not None}
     units = [dict(model=k[0], task=k[1], unit=k[2], **v) for k, v in sorted(info.items())]
     bleu_sigs = sorted({u["bleu_signature"] for u in units if u.get("bleu_signature")})
     chrf_sigs = sorted({u["chrf_signature"] for u in units if u.get("chrf_signature")})
@@ -155,7 +186,11 @@ def build(cfg, entries, tasks, targets, results, info, contam, baseline, notes, 
             "definition": "NLU = BELEBELE accuracy; NLG = mean(FLORES BLEU, XL-SUM ROUGE-L, MKQA F1) of the "
                           "benchmark averages; target: FLORES EN->X, English: X->EN (paper Table 6)",
             "rows": agg_rows,
+            "chance": agg_chance,
         },
+        "statistics": dict(significance.STATS_NOTE, alpha=0.05, power=0.8, resamples=stats.RESAMPLES,
+                           seed=stats.SEED),
+        "zero_metrics": [t["all_zero_note"] for t in tables if t["all_zero"]],
         "results": results,
         "units": units,
         "bleu": {"signatures": bleu_sigs, "chrf_signatures": chrf_sigs, "notes": bleu_notes,
@@ -178,23 +213,62 @@ def rounded(v: float, digits: int = 2) -> Decimal:
     return Decimal(repr(round(v, 9))).quantize(Decimal(1).scaleb(-digits), rounding=ROUND_HALF_UP)
 
 
-def _fmt(v: Optional[float], d: Optional[float] = None, digits: int = 2) -> str:
+ALPHA = 0.05
+
+
+def _fmt(v: Optional[float], d: Optional[float] = None, digits: int = 2, *, lo: Optional[float] = None,
+         hi: Optional[float] = None, p: Optional[float] = None, n: Optional[int] = None) -> str:
+    """``value [low, high] (+delta ns) n=items``: the interval, the mark and n only when known."""
     if v is None:
         return "–"
     s = f"{rounded(v, digits)}"
+    if lo is not None and hi is not None:
+        s += f" [{rounded(lo, digits)}, {rounded(hi, digits)}]"
     if d is not None and rounded(d, digits) != 0:
-        s += f" ({'+' if d > 0 else ''}{rounded(d, digits)})"
+        mark = " ns" if p is not None and p >= ALPHA else ""
+        s += f" ({'+' if d > 0 else ''}{rounded(d, digits)}{mark})"
+    if n is not None:
+        s += f" n={n}"
     return s
+
+
+def _get(row: dict, field: str, key: str):
+    return (row.get(field) or {}).get(key)
 
 
 def _digits(metric: str) -> int:
     return 3 if metric in ("cosine", "cosine_random") else 2
 
 
+def _table_notes(t: dict, baseline: str, digits: int) -> list[str]:
+    """Lines under a table: its chance level, a metric at 0 for every model, the smallest detectable difference."""
+    lines = []
+    if t.get("chance") is not None:
+        lines.append(f"Chance level (a random answer): {_fmt(t['chance'], digits=digits)}.")
+    if t.get("all_zero"):
+        lines.append(f"{t['all_zero_note']}.")
+    mde = t.get("mde") or {}
+    if mde:
+        head = f"Smallest difference to {baseline} that this n detects (alpha {ALPHA}, power 0.8): "
+        flat = "not estimable (the baseline's per-item scores do not vary)"
+        if all(v is None for v in mde.values()):
+            lines.append(head + flat + ".")
+        else:
+            top = 1.0 if t["metric"] in ("cosine", "cosine_random") else 100.0  # the metric's whole scale
+            shown = {c: (flat if v is None else f"more than {_fmt(top, digits=digits)} (n too small)" if v > top
+                         else _fmt(v, digits=digits)) for c, v in mde.items()}
+            lines.append(head + ", ".join(f"{column_code(c)} {s}" for c, s in shown.items()) + ".")
+    return ([""] + lines) if lines else []
+
+
 def to_markdown(rep: dict) -> str:
     out = [f"# {rep['title']}", ""]
     out.append(f"Created {rep['created']} in {rep['seconds']} s. Task data: `{rep['data_dir']}`. "
                f"Deltas in parentheses are against **{rep['baseline']}**.")
+    with_stats = any(r.get("ci_low") for t in rep["tables"] for r in t["rows"])
+    if with_stats:
+        out += ["", f"Each cell: score [95% interval] (difference to {rep['baseline']}; `ns`: not significant at "
+                    f"{ALPHA} by a paired test on the same items) n=items. Methods: section Statistics."]
     out += ["", "| Model | Serves | Path |", "|---|---|---|"]
     for m in rep["models"]:
         out.append(f"| {m['name']} | {m['target'] or 'all targets'} | `{m['path']}` |")
@@ -204,7 +278,8 @@ def to_markdown(rep: dict) -> str:
         out.append("| Model | " + " | ".join(AGGREGATE_TITLES[k] for k in AGGREGATE_PARTS) + " |")
         out.append("|---|" + "---|" * len(AGGREGATE_PARTS))
         for r in agg:
-            cells = [_fmt(r[k], r["delta"][k] if r["model"] != rep["baseline"] else None) for k in AGGREGATE_PARTS]
+            cells = [_fmt(r[k], r["delta"][k] if r["model"] != rep["baseline"] else None, lo=_get(r, "ci_low", k),
+                          hi=_get(r, "ci_high", k), p=_get(r, "p_value", k)) for k in AGGREGATE_PARTS]
             out.append(f"| {r['model']} | " + " | ".join(cells) + " |")
         used = {k: sorted({c for r in agg for c in r["components"][k]}) for k in AGGREGATE_PARTS}
         partial = [f"{AGGREGATE_TITLES[k]} from {', '.join(v) or 'nothing'}" for k, v in used.items()
@@ -222,13 +297,21 @@ def to_markdown(rep: dict) -> str:
         out.append("|---|" + "---|" * (len(t["columns"]) + 1))
         for r in t["rows"]:
             is_base = r["model"] == rep["baseline"]
-            cells = [_fmt(r["values"][c], None if is_base else r["delta"][c], digits) for c in t["columns"]]
-            cells.append(_fmt(r["avg"], None if is_base else r["delta_avg"], digits)
+            cells = [_fmt(r["values"][c], None if is_base else r["delta"][c], digits, lo=_get(r, "ci_low", c),
+                          hi=_get(r, "ci_high", c), p=_get(r, "p_value", c), n=_get(r, "n", c))
+                     for c in t["columns"]]
+            cells.append(_fmt(r["avg"], None if is_base else r["delta_avg"], digits, lo=r.get("avg_ci_low"),
+                              hi=r.get("avg_ci_high"), p=r.get("p_value_avg"), n=r.get("avg_n"))
                          + ("*" if r.get("partial") else ""))
             out.append(f"| {r['model']} | " + " | ".join(cells) + " |")
+        out += _table_notes(t, rep["baseline"], digits)
     if any(r.get("partial") for t in rep["tables"] for r in t["rows"]):
         out += ["", "\\* average over the languages this model was evaluated on; its difference to the baseline is "
                     "taken on those languages only (the aggregates likewise)."]
+    if with_stats:
+        out += ["", "## Statistics", ""] + [f"- {rep['statistics'][k]}." for k in ("interval", "test", "mde")]
+        if "alignment" in rep["tasks"]:
+            out.append(f"- {rep['statistics']['alignment']}.")
     out += ["", "## Scoring details", ""]
     b = rep["bleu"]
     if b["signatures"]:

@@ -300,9 +300,11 @@ def predict(cfg: Config, entry: ModelEntry, units: list[tuple[str, Unit]], store
 
 
 def score_all(entries: list[ModelEntry], tasks: list[str], targets: list[str], store: ItemStore, preds: dict,
-              ctx: Context) -> tuple[list[dict], dict, dict]:
-    """(result rows, per-unit info, alignment vectors)."""
+              ctx: Context, samples: Optional[dict] = None) -> tuple[list[dict], dict, dict]:
+    """(result rows, per-unit info, alignment vectors); fills ``samples`` with the per-item evidence of each
+    result, (model key, task, unit, metric) -> :class:`.stats.Sample` (the report's intervals and tests)."""
     results, info, vectors = [], {}, {}
+    samples = {} if samples is None else samples
     for entry in entries:
         for task, unit in entry_units(entry, tasks, targets):
             got = store.get(task, unit)
@@ -321,9 +323,12 @@ def score_all(entries: list[ModelEntry], tasks: list[str], targets: list[str], s
             if "vectors" in s:
                 vectors[(entry.key, unit.name)] = s["vectors"]
             for metric, value in s["metrics"].items():
+                sample = (s.get("samples") or {}).get(metric)
+                if sample is not None:
+                    samples[(entry.key, task, unit.name, metric)] = sample
                 results.append(dict(model=entry.name, model_target=entry.target, model_key=entry.key, task=task,
                                     unit=unit.name, lang=unit.lang, side=unit.side, column=unit.column,
-                                    metric=metric, value=value, n=s["n"]))
+                                    metric=metric, value=value, n=sample.n if sample is not None else s["n"]))
     return results, info, vectors
 
 
@@ -368,7 +373,8 @@ def run_eval(cfg: Config, score_only: bool = False, callable_cls=None) -> dict:
                  "computed %d", tally.get("reused", 0), tally.get("reused", 0) + tally.get("computed", 0),
                  storage.join(folder, "units"), tally.get("computed", 0))
 
-    results, info, vectors = score_all(entries, tasks, targets, store, preds, ctx)
+    samples: dict = {}
+    results, info, vectors = score_all(entries, tasks, targets, store, preds, ctx, samples)
     for (task, unit), why in sorted(store.missing.items()):
         notes.append(f"{task}/{unit} not evaluated: {why}")
     contam = None
@@ -378,6 +384,6 @@ def run_eval(cfg: Config, score_only: bool = False, callable_cls=None) -> dict:
         contam = contamination.check(cfg, {(t, u): items for (t, u), items in store.scored().items()}, cfg.out_dir)
     baseline = e.baseline or (BASE if any(x.name == BASE for x in entries) else entries[0].name)
     rep = report.build(cfg, entries, tasks, targets, results, info, contam, baseline, notes,
-                       seconds=time.perf_counter() - t0, data_dir=data_dir)
+                       seconds=time.perf_counter() - t0, data_dir=data_dir, samples=samples)
     report.write(Out(cfg.out_dir), rep, vectors=vectors if e.plots else None, plots=e.plots)
     return rep

@@ -13,7 +13,7 @@ project's own (:mod:`.metrics.rouge`): characters as tokens for unspaced scripts
 from __future__ import annotations
 
 from sdrrl_ray import languages, storage
-from sdrrl_ray.evaluation import common
+from sdrrl_ray.evaluation import common, stats
 from sdrrl_ray.evaluation.common import Context, Unit
 from sdrrl_ray.evaluation.metrics.rouge import rouge_scores
 
@@ -77,5 +77,7 @@ def score(items: list[dict], preds: dict, unit: Unit, ctx: Context) -> dict:
         rl.append(s["rougeL"])
         per_item.append({"item_id": it["item_id"], "hypothesis": hyp, **s})
     metrics = {"rouge1": 100 * common.mean(r1) if items else None, "rougeL": 100 * common.mean(rl) if items else None}
+    ids = [it["item_id"] for it in items]
     return {"metrics": metrics, "n": len(items),
-            "info": {"tokenizer": "characters for unspaced scripts, words otherwise"}, "items": per_item}
+            "info": {"tokenizer": "characters for unspaced scripts, words otherwise"}, "items": per_item,
+            "samples": {"rouge1": stats.means(ids, r1), "rougeL": stats.means(ids, rl)}}

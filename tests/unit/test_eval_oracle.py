@@ -206,7 +206,11 @@ def test_oracle_scores_top_and_wrong_model_bottom(oracle_run):
     assert (any("tok:char" in s for s in rep["bleu"]["signatures"])
             and any("tok:13a" in s for s in rep["bleu"]["signatures"]))
     md = (out / "report.md").read_text()
-    assert "| sdrrl | 100.00 (+100.00) | 100.00 (+100.00) | 100.00 (+100.00) |" in md
+    # each cell: value [95% interval] (delta; no "ns": significant) n=items; Wilson for 10/10 and 0/10, McNemar 10 vs 0
+    assert ("| sdrrl | 100.00 [72.25, 100.00] (+100.00) n=10 | 100.00 [72.25, 100.00] (+100.00) n=10 | "
+            "100.00 [83.89, 100.00] (+100.00) n=20 |") in md
+    bele = next(t for t in rep["tables"] if (t["task"], t["side"]) == ("belebele", "target"))
+    assert bele["rows"][1]["p_value"]["ja"] == pytest.approx(2 / 2 ** 10) and bele["chance"] == 25.0
     assert "MKQA F1, target language" in md and "| Model | JPN | THA | AVG |" in md
     assert ({p.split("/")[-1] for p in rep["plots"]}
             >= {"belebele.png", "flores.png", "aggregates.png", "alignment_ja-en.png"})

@@ -42,6 +42,15 @@ def alignment_scores(x: np.ndarray, y: np.ndarray) -> dict:
     }
 
 
+def per_item(x: np.ndarray, y: np.ndarray) -> dict:
+    """Per pair i: ``cosine`` of the pair, ``x2en`` / ``en2x`` (1 when the pair is the other's nearest
+    neighbour, among this set of sentences); their means are :func:`alignment_scores`' numbers."""
+    sim = _unit(np.asarray(x, dtype=np.float64)) @ _unit(np.asarray(y, dtype=np.float64)).T
+    idx = np.arange(len(sim))
+    return {"cosine": np.diag(sim), "x2en": (sim.argmax(axis=1) == idx).astype(float),
+            "en2x": (sim.argmax(axis=0) == idx).astype(float)}
+
+
 def pca_2d(*sets: np.ndarray) -> list[np.ndarray]:
     """Project the sets together onto their first two principal components."""
     stacked = np.concatenate([np.asarray(s, dtype=np.float64) for s in sets], axis=0)

@@ -105,10 +105,14 @@ def corpus_scores(
     tokenize: str = "flores200",
     fallback: str = "auto",
     allow_download: bool = True,
+    segments: bool = False,
 ) -> dict:
     """Corpus BLEU and chrF++ (0-100) of one direction, with both signatures.
 
     ``references``: one reference per hypothesis (FLORES), or a list of reference streams (sacreBLEU's layout).
+    ``segments``: also ``bleu_stats`` / ``chrf_stats``, sacreBLEU's per-segment sufficient statistics, and
+    ``bleu_scorer`` / ``chrf_scorer``, which turn summed statistics into the corpus score with the same
+    metric objects (what sacreBLEU's own paired bootstrap does): the report resamples segments with them.
     """
     from sacrebleu.metrics import BLEU, CHRF
 
@@ -119,7 +123,16 @@ def corpus_scores(
     chrf = CHRF(word_order=2)
     b = bleu.corpus_score(list(hypotheses), streams)
     c = chrf.corpus_score(list(hypotheses), streams)
+    extra = {}
+    if segments:
+        extra = {
+            "bleu_stats": bleu._extract_corpus_statistics(list(hypotheses), streams),
+            "chrf_stats": chrf._extract_corpus_statistics(list(hypotheses), streams),
+            "bleu_scorer": lambda sums: float(bleu._compute_score_from_stats(list(sums)).score),
+            "chrf_scorer": lambda sums: float(chrf._compute_score_from_stats(list(sums)).score),
+        }
     return {
+        **extra,
         "bleu": float(b.score),
         "chrf++": float(c.score),
         "bleu_signature": str(bleu.get_signature()),

@@ -26,3 +26,18 @@ def spans(tags: list[str]) -> list[tuple[str, int, int]]:
     from seqeval.metrics.sequence_labeling import get_entities
 
     return [(t, s, e + 1) for t, s, e in get_entities(list(tags))]
+
+
+def entity_counts(gold: list[str], pred: list[str]) -> tuple[int, int, int]:
+    """(correct, predicted, gold) entities of one sentence: summed over sentences, :func:`from_counts` gives
+    :func:`entity_scores` (seqeval's micro average counts the same entities)."""
+    g, p = set(spans(gold)), set(spans(pred))
+    return len(g & p), len(p), len(g)
+
+
+def from_counts(counts) -> dict:
+    """{"f1", "precision", "recall"} in [0, 1] from summed (correct, predicted, gold) counts (0 when undefined)."""
+    c, p, g = (float(x) for x in counts)
+    precision, recall = (c / p if p else 0.0), (c / g if g else 0.0)
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return {"f1": f1, "precision": precision, "recall": recall}
