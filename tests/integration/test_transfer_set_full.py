@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-from collections import defaultdict
+from collections import Counter, defaultdict
 
 import pytest
 
@@ -137,6 +137,10 @@ def test_kill_resume_and_determinism(full_run, tmp_path):
     assert resumed.drop_columns(["gen_cached"]).equals(clean.drop_columns(["gen_cached"]))
     again = json.load(open(killed / "manifest.json"))
     assert again["rows_in"] == manifest["rows_in"] and again["subsets"] == manifest["subsets"]
+    assert again["complete"] is True and again["problems"] == []
+    rows = read_output(str(killed), "transfer_set").to_pylist() + read_output(str(killed), "rejects").to_pylist()
+    sets = Counter((r["item_id"], r["tgt_lang"]) for r in rows)
+    assert all(sets[(r["item_id"], r["tgt_lang"])] == r["pair_rows"] for r in rows)  # every (item, target) whole
 
     # a finished run re-run does no work and writes nothing
     before = sorted(os.listdir(killed / "transfer_set"))
