@@ -15,6 +15,9 @@ Language codes: :mod:`.codes`. Constructors take one :class:`BackendOptions`.
 
 from __future__ import annotations
 
+import dataclasses
+import json
+import logging
 import os
 from dataclasses import dataclass, field
 from typing import Optional, Protocol
@@ -24,6 +27,7 @@ from sdrrl_ray.engines.base import EngineOptions
 from sdrrl_ray.errors import UserError
 from sdrrl_ray.mt.codes import LanguageCodes, detect_family
 
+log = logging.getLogger("sdrrl_ray")
 
 class TranslationBackend(Protocol):
     name: str
@@ -67,6 +71,31 @@ def build_backend(backend: str, model_path: str, options: BackendOptions = Backe
     return LLMBackend(model_path, options)
 
 
+def model_positions(model_path: str) -> Optional[int]:
+    """How many positions the seq2seq model in ``model_path`` has (its Hugging Face ``config.json``:
+    ``max_position_embeddings``); None when the folder does not say (a CTranslate2 folder)."""
+    try:
+        with open(os.path.join(model_path, "config.json"), encoding="utf-8") as fh:
+            value = json.load(fh).get("max_position_embeddings")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return value if isinstance(value, int) and value > 0 else None
+
+
+def fit_to_model(options: BackendOptions, positions: Optional[int], model_path: str) -> BackendOptions:
+    """``options`` with the input and decoding lengths cut to what the model can hold (a decoder
+    run past its positions writes garbage or fails the batch); one warning when it cuts."""
+    if positions is None:
+        return options
+    limit = positions - 2  # the language-code prefix and the end token take positions too
+    cut = {k: limit for k in ("max_input_tokens", "max_decoding_length") if getattr(options, k) > limit}
+    if not cut:
+        return options
+    log.warning("translate: %s exceed(s) the %d positions of %s; using %d",
+                ", ".join(f"{k}={getattr(options, k)}" for k in cut), positions, model_path, limit)
+    return dataclasses.replace(options, **cut)
+
+
 def _precision(compute_type: str, gpu: bool) -> str:
     if compute_type in ("auto", "default", None):
         return "float16" if gpu else "int8"
@@ -86,7 +115,7 @@ class CT2Backend:
 
         from sdrrl_ray.mt.convert import converted_folder, is_ct2_folder
 
-        o = options
+        o = fit_to_model(options, model_positions(model_path), model_path)
 
         self.device = "cuda" if ctranslate2.get_cuda_device_count() > 0 else "cpu"
         self.compute_type = _precision(o.compute_type, self.device == "cuda")
@@ -155,7 +184,7 @@ class HFBackend:
         import torch
         from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
 
-        o = options
+        o = fit_to_model(options, model_positions(model_path), model_path)
         compute_type, trust_remote_code = o.compute_type, o.trust_remote_code
         if o.num_threads:
             torch.set_num_threads(o.num_threads)
