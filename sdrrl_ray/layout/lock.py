@@ -51,6 +51,15 @@ def check_writable(out: str) -> None:
         raise UserError(f"out_dir={out} cannot be written ({exc}); choose another out_dir") from None
 
 
+def lock_owner(out: str) -> Optional[str]:
+    """The run id holding ``OUT/.lock`` (None when there is no readable lock)."""
+    try:
+        data = storage.read_json(storage.join(out, LOCK))
+    except (OSError, ValueError):
+        return None
+    return data.get("run_id") if isinstance(data, dict) else None
+
+
 def _pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)

@@ -24,6 +24,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from sdrrl_ray import storage
+from sdrrl_ray.layout.lock import lock_owner
 from sdrrl_ray.layout.paths import COMMITS, REJECTS, TRANSFER_SET
 
 SUBS = (TRANSFER_SET, REJECTS)
@@ -101,11 +102,18 @@ def _parquet_bytes(table: pa.Table) -> bytes:
     return sink.getvalue().to_pybytes()
 
 
-def write_committed(out: str, tables: dict[str, pa.Table], replaces: tuple[str, ...] = ()) -> str:
+class Superseded(RuntimeError):
+    """The run that started this write no longer holds ``OUT/.lock`` (it was killed and another run
+    took over): a worker that outlived its driver must not commit."""
+
+
+def write_committed(out: str, tables: dict[str, pa.Table], replaces: tuple[str, ...] = (),
+                    owner: Optional[str] = None) -> str:
     """Write ``{sub: table}`` as parts of one new id, then its commit marker; returns the id.
 
     A write that fails (a full disk) removes what it wrote of this id and raises: nothing partial
-    is ever committed."""
+    is ever committed. With ``owner`` (the run id of the lock the run took), the marker is written
+    only while that run still holds ``OUT/.lock``."""
     fs, root = storage.url_to_fs(out)
     pid = uuid.uuid4().hex
     record: dict = {"parts": {}, "replaces": list(replaces)}
@@ -121,6 +129,8 @@ def write_committed(out: str, tables: dict[str, pa.Table], replaces: tuple[str, 
                     fh.write(data)
                 entry.update(bytes=len(data), sha256=hashlib.sha256(data).hexdigest())
             record["parts"][sub] = entry
+        if owner is not None and lock_owner(out) != owner:
+            raise Superseded(f"{out} is held by another run now; this write of a stopped run is dropped")
         fs.makedirs(f"{root}/{COMMITS}", exist_ok=True)
         storage.write_text(storage.full_url(fs, f"{root}/{COMMITS}/{pid}"), json.dumps(record) + "\n")
     except BaseException as exc:

@@ -7,7 +7,7 @@ and writes both under one part id with :func:`.parts.write_committed`.
 
 from __future__ import annotations
 
-from typing import Iterable
+from typing import Iterable, Optional
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -35,9 +35,10 @@ def conform(table: pa.Table, schema: pa.Schema) -> pa.Table:
 
 
 class SplitParquetSink(Datasink):
-    def __init__(self, out_dir: str, min_rows: int = 256):
+    def __init__(self, out_dir: str, min_rows: int = 256, owner: Optional[str] = None):
         self.out_dir = out_dir.rstrip("/")
         self._min_rows = min_rows
+        self.owner = owner  # the run id of OUT/.lock: a worker outliving a killed driver does not commit
 
     @property
     def min_rows_per_write(self) -> int:
@@ -55,5 +56,5 @@ class SplitParquetSink(Datasink):
         is_ok = pc.equal(table.column("status"), "ok")
         kept = conform(table.filter(is_ok), KEPT_SCHEMA)
         rejected = conform(table.filter(pc.invert(is_ok)), REJECT_SCHEMA)
-        write_committed(self.out_dir, {TRANSFER_SET: kept, REJECTS: rejected})
+        write_committed(self.out_dir, {TRANSFER_SET: kept, REJECTS: rejected}, owner=self.owner)
         return {"kept": kept.num_rows, "rejected": rejected.num_rows}

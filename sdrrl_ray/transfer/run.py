@@ -18,6 +18,7 @@ from sdrrl_ray.config import Config
 from sdrrl_ray.errors import OutputError, UserError
 from sdrrl_ray.execution_stats import operator_stats
 from sdrrl_ray.ingest.files import guess_licence, list_inputs, records_read, require_records, skipped_inputs
+from sdrrl_ray.layout.lock import lock_owner
 from sdrrl_ray.layout.paths import Out
 from sdrrl_ray.layout.resume import prepare_resume, verify
 from sdrrl_ray.layout.sink import SplitParquetSink
@@ -119,7 +120,7 @@ def run_transfer_set(cfg: Config) -> dict:
     )
     plan = build_plan(cfg, inputs)
     executing = time.perf_counter()
-    plan.write_datasink(SplitParquetSink(out, min_rows=cfg.rows_per_file))
+    plan.write_datasink(SplitParquetSink(out, min_rows=cfg.rows_per_file, owner=lock_owner(out)))
     wall = time.perf_counter() - started
     execution = {"seconds": round(time.perf_counter() - executing, 3), "operators": operator_stats(plan, executing)}
 

@@ -152,3 +152,17 @@ def test_commit_marker_records_rows_bytes_and_checksum(tmp_path):
     size = (tmp_path / TRANSFER_SET / f"part-{pid}.parquet").stat().st_size
     assert marker["parts"][TRANSFER_SET]["rows"] == 2 and marker["parts"][TRANSFER_SET]["bytes"] == size
     assert len(marker["parts"][REJECTS]["sha256"]) == 64 and marker["replaces"] == []
+
+
+def test_a_writer_of_a_run_that_lost_the_lock_does_not_commit(tmp_path):
+    """A Ray worker can outlive its killed driver and finish a write after the next run took over
+    OUT: its marker must not appear (the next run's resume has already counted what was there)."""
+    from sdrrl_ray.layout.lock import OutLock
+
+    with OutLock(str(tmp_path)) as lock:
+        kept, rej = rows("a", "ja", 2)
+        table = {TRANSFER_SET: pa.Table.from_pylist(kept, schema=KEPT_SCHEMA)}
+        write_committed(str(tmp_path), table, owner=lock.run_id)  # the holder commits
+        with pytest.raises(parts.Superseded):
+            write_committed(str(tmp_path), table, owner="a-killed-run")
+    assert len(os.listdir(tmp_path / COMMITS)) == 1 and len(os.listdir(tmp_path / TRANSFER_SET)) == 1
