@@ -22,7 +22,6 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from sdrrl_ray import storage
@@ -80,11 +79,15 @@ def _intact(fs, root: str, pid: str, marker: dict) -> bool:
     return True
 
 
+def _markers(fs, root: str) -> dict:
+    """{id: marker record, or None when unreadable} of every commit marker under ``root``."""
+    return {pid: read_marker(fs, root, pid) for pid in sorted(marker_ids(fs, root) or ())}
+
+
 def check_commits(out: str) -> tuple[dict, int, list]:
     """Steps 1-2 above: ({id: marker} of intact commits, uncommitted parts removed, damaged ids removed)."""
     fs, root = storage.url_to_fs(out)
-    ids = marker_ids(fs, root) or set()
-    markers = {pid: read_marker(fs, root, pid) for pid in sorted(ids)}
+    markers = _markers(fs, root)
     replaced = {old for m in markers.values() if m for old in m.get("replaces", ())}
     damaged = []
     for pid, marker in markers.items():
@@ -136,7 +139,6 @@ def count_pairs(out: str, intact: dict) -> tuple[set, set]:
 def _drop_pairs(out: str, intact: dict, bad: set) -> None:
     """Rewrite every part holding rows of ``bad`` pairs without them (new id replacing the old)."""
     fs, root = storage.url_to_fs(out)
-    bad_items = pa.array(sorted({item for item, _ in bad}), pa.string())
     for pid, marker in intact.items():
         tables, touched = {}, False
         for sub, entry in marker["parts"].items():
@@ -145,12 +147,9 @@ def _drop_pairs(out: str, intact: dict, bad: set) -> None:
                 continue
             with fs.open(part_path(root, sub, pid), "rb") as fh:
                 table = pq.read_table(fh)
-            maybe = table.filter(pc.is_in(table.column("item_id"), value_set=bad_items))
-            drop = {i for i, k in enumerate(_keys(maybe)) if k in bad}
-            if drop:
-                mask = [k not in bad for k in _keys(table)]
-                table = table.filter(pa.array(mask))
-                touched = True
+            keep = [k not in bad for k in _keys(table)]
+            if not all(keep):
+                table, touched = table.filter(pa.array(keep)), True
             tables[sub] = table
         if touched:
             write_committed(out, {s: t for s, t in tables.items() if t is not None}, replaces=(pid,))
@@ -181,8 +180,7 @@ def verify(out: str) -> tuple[list, set]:
     """(damaged commit ids, partial or doubled pairs) without changing anything: the check before
     a run is declared complete."""
     fs, root = storage.url_to_fs(out)
-    ids = marker_ids(fs, root) or set()
-    markers = {pid: read_marker(fs, root, pid) for pid in ids}
+    markers = _markers(fs, root)
     damaged = sorted(pid for pid, m in markers.items() if m is None or not _intact(fs, root, pid, m))
     intact = {pid: m for pid, m in markers.items() if pid not in damaged}
     _, bad = count_pairs(out, intact)
