@@ -12,13 +12,11 @@ import glob
 import hashlib
 import json
 import os
-import uuid
 from typing import Optional
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 
-from sdrrl_ray import storage
+from sdrrl_ray.part_cache import PartCache
 
 PROMPT_FORMAT_VERSION = 1  # bump when sdrrl_ray.prompts changes what the model sees
 
@@ -67,40 +65,14 @@ def question_sha(question: str) -> str:
     return hashlib.blake2b(question.encode("utf-8"), digest_size=8).hexdigest()
 
 
-class GenerationCache:
+class GenerationCache(PartCache):
     """Read all saved answers of one key; append new ones as Parquet parts."""
 
     def __init__(self, url: str):
-        self.url = url.rstrip("/")
-        self.fs, self.root = storage.url_to_fs(self.url)
-        self.entries: dict[str, dict] = {}
-        if self.fs.exists(self.root):
-            for part in sorted(self.fs.glob(f"{self.root}/part-*.parquet")):
-                with self.fs.open(part, "rb") as fh:
-                    for row in pq.read_table(fh, schema=CACHE_SCHEMA).to_pylist():
-                        self.entries[row["item_id"]] = row
+        super().__init__(url, CACHE_SCHEMA, "item_id")
 
     def get(self, item_id: str, question: str) -> Optional[dict]:
-        row = self.entries.get(item_id)
+        row = self.lookup(item_id)
         if row is not None and row["question_sha"] == question_sha(question):
             return row
         return None
-
-    def put(self, rows: list[dict]) -> None:
-        if not rows:
-            return
-        self.fs.makedirs(self.root, exist_ok=True)
-        name = f"part-{uuid.uuid4().hex}.parquet"
-        tmp, final = f"{self.root}/.{name}.tmp", f"{self.root}/{name}"
-        with self.fs.open(tmp, "wb") as fh:
-            pq.write_table(pa.Table.from_pylist(rows, schema=CACHE_SCHEMA), fh)
-        self.fs.mv(tmp, final)
-        for row in rows:
-            self.entries[row["item_id"]] = row
-
-
-def write_key_file(url: str, description: dict) -> None:
-    fs, root = storage.url_to_fs(url)
-    fs.makedirs(root, exist_ok=True)
-    with fs.open(f"{root}/key.json", "w") as fh:
-        json.dump(description, fh, indent=2, sort_keys=True)

@@ -10,6 +10,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
+from sdrrl_ray.config.arms import CompareConfig
 from sdrrl_ray.config.checks import _above_zero, _at_least, _check_out_dir, _fraction, _one_of, _positive
 from sdrrl_ray.errors import ConfigError
 from sdrrl_ray.schema import PARALLEL_TASKS, SUBSETS
@@ -113,6 +114,7 @@ class TranslateConfig:
     max_decoding_length: int = 512
     compute_type: str = "auto"  # auto: int8 on CPU, float16 on GPU (ct2)
     segment: bool = True  # split long texts into sentences and reassemble
+    cache_dir: str = ""  # saved sentence translations (shared by runs and compare arms); empty = OUT/translations
     pool: ActorPoolConfig = field(default_factory=lambda: ActorPoolConfig(batch_size=32))
 
     def __post_init__(self):
@@ -342,6 +344,7 @@ class Config:
     transfer: TransferConfig = field(default_factory=TransferConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
+    compare: CompareConfig = field(default_factory=CompareConfig)  # sdrrl compare
     ray: RayConfig = field(default_factory=RayConfig)
 
     def __post_init__(self):

@@ -9,9 +9,18 @@
     OUT/config.yaml                       the resolved config of the last run
     OUT/manifest.json  OUT/run.json       counts and provenance; the run's fingerprint
     OUT/generations/<key>/                saved source-language answers (or generate.cache_dir)
+    OUT/translations/<key>/               saved sentence translations (or translate.cache_dir)
     OUT/model/ or OUT/model/<target>/     trained Hugging Face folders (sdrrl train)
     OUT/train_log.jsonl  OUT/train_manifest.json  OUT/train_cache/  OUT/checkpoints/
     OUT/predictions/  OUT/report.json  OUT/report.md  OUT/plots/   (sdrrl eval)
+
+``sdrrl compare`` (OUT is the comparison)::
+
+    OUT/compare.json                      arms, seeds, what each run did and reused
+    OUT/arms/<arm>/seed-<seed>/           one run's OUT (transfer set, model, ...)
+    OUT/shared/generations/  OUT/shared/translations/   answers and translations every arm reuses
+    OUT/eval/                             the evaluation of the base and every (arm, seed) model
+    OUT/report.json  OUT/report.md  OUT/plots/           the comparison: one row per arm (mean over seeds)
 """
 
 from __future__ import annotations
@@ -29,6 +38,7 @@ CONFIG = "config.yaml"
 MANIFEST = "manifest.json"
 RUN = "run.json"
 GENERATIONS = "generations"
+TRANSLATIONS = "translations"
 MODEL = "model"
 TRAIN_LOG = "train_log.jsonl"
 TRAIN_MANIFEST = "train_manifest.json"
@@ -39,6 +49,10 @@ REPORT_JSON = "report.json"
 REPORT_MD = "report.md"
 PLOTS = "plots"
 TRAIN_SUMMARY = "train_summary.json"  # inside each model folder
+COMPARE = "compare.json"
+ARMS = "arms"
+SHARED = "shared"
+COMPARE_EVAL = "eval"
 
 
 @dataclass(frozen=True)
@@ -69,6 +83,10 @@ class Out:
     @property
     def generations(self) -> str:
         return self.path(GENERATIONS)
+
+    @property
+    def translations(self) -> str:
+        return self.path(TRANSLATIONS)
 
     @property
     def models(self) -> str:
@@ -106,3 +124,18 @@ class Out:
 
     def plot(self, name: str) -> str:
         return self.path(PLOTS, name)
+
+    # sdrrl compare: OUT is the comparison; each (arm, seed) is a run of its own under it
+    @property
+    def compare(self) -> str:
+        return self.path(COMPARE)
+
+    def arm(self, arm: str, seed: int) -> str:
+        return self.path(ARMS, arm, f"seed-{seed}")
+
+    def shared(self, what: str) -> str:
+        return self.path(SHARED, what)
+
+    @property
+    def compare_eval(self) -> str:
+        return self.path(COMPARE_EVAL)

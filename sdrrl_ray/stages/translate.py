@@ -4,21 +4,23 @@ A callable class for ``map_batches`` with an actor pool. A batch may mix target 
 are grouped by (src_lang, tgt_lang), every text of a group is cut into sentences
 (:mod:`sdrrl_ray.mt.segment`), identical sentences are translated once, and all the
 group's sentences go to the backend in one call. Rows whose ``status`` is not ``ok`` pass through
-with null translations. A failure of the backend is retried row by row; a row that still fails
-gets null translations and the message in ``translate_error`` (the pipeline turns that into a
-reject), so one bad row never fails the batch.
+with null translations. Sentences already in the translation cache (``cache_url``,
+:mod:`sdrrl_ray.translation_cache`) are not translated again. A failure of the backend is
+retried row by row; a row that still fails gets null translations and the message in
+``translate_error`` (the pipeline turns that into a reject), so one bad row never fails the batch.
 """
 
 from __future__ import annotations
 
 import logging
-from typing import Any, Mapping
+from typing import Any, Mapping, Optional
 
 import numpy as np
 
 from sdrrl_ray.mt.backends import BackendOptions
 from sdrrl_ray.mt.segment import Plan, reassemble, segment
 from sdrrl_ray.schema import StageColumns, require_columns, to_arrow
+from sdrrl_ray.translation_cache import TranslationCache
 
 logger = logging.getLogger(__name__)
 
@@ -47,8 +49,9 @@ class Translator:
     """
 
     def __init__(self, *, backend: str, model_paths: Mapping[str, str], options: BackendOptions = BackendOptions(),
-                 segment: bool = True):
+                 segment: bool = True, cache_url: Optional[str] = None):
         self.backend_name = backend
+        self.cache = TranslationCache(cache_url) if cache_url else None
         self.model_paths = dict(model_paths)
         self.options = options
         self.segment = segment
@@ -115,19 +118,25 @@ class Translator:
         return to_arrow(batch)
 
     def _translate(self, backend, plans: list[Plan], src: str, tgt: str) -> list[str]:
-        """Translate every plan's segments in one backend call (each distinct sentence once)."""
+        """Translate every plan's segments in one backend call (each distinct sentence once; sentences saved
+        in the translation cache by an earlier batch or run are read from it)."""
         unique: dict[str, int] = {}
         for plan in plans:
             for s in plan.segments:
                 unique.setdefault(s, len(unique))
-        sentences = list(unique)
-        translated = backend.translate_batch(sentences, src, tgt) if sentences else []
-        if len(translated) != len(sentences):
+        saved = {s: self.cache.get(src, tgt, s) for s in unique} if self.cache is not None else {}
+        table = {s: t for s, t in saved.items() if t is not None}
+        todo = [s for s in unique if s not in table]
+        translated = backend.translate_batch(todo, src, tgt) if todo else []
+        if len(translated) != len(todo):
             raise RuntimeError(
                 f"[Internal] backend {backend.name} returned {len(translated)} translations "
-                f"for {len(sentences)} segments"
+                f"for {len(todo)} segments"
             )
-        return [reassemble(p, [translated[unique[s]] for s in p.segments], tgt) for p in plans]
+        table.update(zip(todo, translated))
+        if self.cache is not None:
+            self.cache.add(src, tgt, zip(todo, translated))
+        return [reassemble(p, [table[s] for s in p.segments], tgt) for p in plans]
 
 
 def _missing(value: Any) -> bool:

@@ -33,6 +33,7 @@ def fingerprint(cfg: Config, files: list, models: dict) -> str:
         if isinstance(section, dict):
             section.pop("pool", None)
     conf["generate"].pop("cache_dir", None)
+    conf["translate"].pop("cache_dir", None)
     conf["data"]["path"] = [f.sha256 for f in files]
     conf["code_switch"]["dictionaries"] = content_hash(cfg.code_switch.dictionaries)
     conf["parallel"]["paths"] = {t: content_hash(p) for t, p in cfg.parallel.paths.items()}

@@ -53,6 +53,7 @@ class PlanInputs:
     done_targets: dict = field(default_factory=dict)  # item_id -> targets complete
     translation_models: dict = field(default_factory=dict)  # target -> resolved translation model
     parallel_rows: list = field(default_factory=list)  # parallel-corpus task rows still to write
+    translation_cache_url: Optional[str] = None  # saved sentence translations (sdrrl_ray.translation_cache)
 
 
 @dataclass(frozen=True)
@@ -134,7 +135,8 @@ def plan_steps(cfg: Config, inputs: PlanInputs) -> list[Step]:
             Step(translate.COLUMNS, lambda ds: batch_blocks(ds, t.pool).map_batches(
                 translate.Translator,
                 fn_constructor_kwargs=dict(backend=t.backend, model_paths=inputs.translation_models,
-                                           options=backend_options(cfg), segment=t.segment),
+                                           options=backend_options(cfg), segment=t.segment,
+                                           cache_url=inputs.translation_cache_url),
                 **actor_pool_args(t.pool, _tensor_parallel(cfg, t.backend == "llm")))),
             Step(filter_stage.COLUMNS, lambda ds: ds.map_batches(
                 filter_stage.TranslationFilter, fn_constructor_kwargs=filter_kwargs(cfg),

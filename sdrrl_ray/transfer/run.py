@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import time
 
-from sdrrl_ray import generation_cache, storage
+from sdrrl_ray import generation_cache, part_cache, storage, translation_cache
 from sdrrl_ray.assets import per_pair, resolve_model, translation_model_paths
 from sdrrl_ray.codeswitch.lexicon import dictionary_plan
 from sdrrl_ray.config import Config
@@ -50,6 +50,19 @@ def translation_models(cfg: Config, gen_model_path: str) -> dict:
     check_translation_models(paths, cfg.languages.source, cfg.translate.family,
                              what=f"translate.model={cfg.translate.model}")
     return paths
+
+
+def translation_cache_url(cfg: Config, mt_model) -> str:
+    """Folder of the saved translations of this backend, model(s) and settings (key file written)."""
+    t = cfg.translate
+    settings = {"family": t.family, "beam_size": t.beam_size, "max_input_tokens": t.max_input_tokens,
+                "max_decoding_length": t.max_decoding_length, "compute_type": t.compute_type}
+    if t.backend == "llm":
+        settings.update(engine=cfg.generate.engine, sampling=sampling_settings(cfg))
+    key = translation_cache.cache_key(backend=t.backend, models=mt_model, settings=settings)
+    url = storage.join(t.cache_dir or Out(cfg.out_dir).translations, key)
+    part_cache.write_key_file(url, {"backend": t.backend, "models": mt_model, "settings": settings})
+    return url
 
 
 def run_transfer_set(cfg: Config) -> dict:
@@ -105,18 +118,20 @@ def run_transfer_set(cfg: Config) -> dict:
         seed=generation_seed(cfg), system_prompt=cfg.generate.system_prompt,
     )
     cache_url = storage.join(cfg.generate.cache_dir or paths.generations, key)
-    generation_cache.write_key_file(
+    part_cache.write_key_file(
         cache_url,
         {"model": gen_model, "engine": cfg.generate.engine, "sampling": sampling_settings(cfg),
          "seed": generation_seed(cfg)},
     )
+
+    mt_cache_url = translation_cache_url(cfg, mt_model) if mt_paths else None
 
     init_ray(cfg.ray)
     started = time.perf_counter()
     inputs = PlanInputs(
         files=files, model_path=model_path, generation_cache_url=cache_url, skip_items=skip_items,
         done_targets={k: v for k, v in done_targets.items() if k not in skip_items},
-        translation_models=mt_paths, parallel_rows=par_rows,
+        translation_models=mt_paths, parallel_rows=par_rows, translation_cache_url=mt_cache_url,
     )
     plan = build_plan(cfg, inputs)
     executing = time.perf_counter()
@@ -150,6 +165,7 @@ def run_transfer_set(cfg: Config) -> dict:
             "skipped": skipped_inputs(cfg.data),
             "models": models,
             "generation_cache": cache_url,
+            "translation_cache": mt_cache_url,
             "code_commit": git_commit(),
         },
         licences=licences(cfg, files),

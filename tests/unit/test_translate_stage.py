@@ -12,7 +12,9 @@ from sdrrl_ray.errors import UserError
 from sdrrl_ray.mt.backends import BackendOptions
 from sdrrl_ray.mt.codes import LanguageCodes, detect_family, to_iso
 from sdrrl_ray.mt.convert import m2m100_vocabulary
+from sdrrl_ray.part_cache import count_rows
 from sdrrl_ray.stages.translate import Translator
+from sdrrl_ray.translation_cache import TranslationCache
 
 
 class FakeBackend:
@@ -41,10 +43,10 @@ def make_translator(monkeypatch):
     FakeBackend.instances = []
     monkeypatch.setattr(backends, "build_backend", FakeBackend)
 
-    def make(model_paths=None, **options):
+    def make(model_paths=None, cache_url=None, **options):
         return Translator(backend="ct2", model_paths=model_paths or {"ja": "/models/x", "th": "/models/x"},
                           options=BackendOptions(beam_size=4, **{k: v for k, v in options.items() if k != "segment"}),
-                          segment=options.get("segment", True))
+                          segment=options.get("segment", True), cache_url=cache_url)
 
     return make
 
@@ -83,6 +85,22 @@ def test_mixed_targets_one_call_per_target_with_every_segment(make_translator):
     assert calls["ja"] == ["What is it?", "First step.", "Second step.", "Item one.", "Why?"]
     assert calls["th"] == ["What is it?", "Yes."]
     assert backend.options.beam_size == 4
+
+
+def test_saved_translations_are_reused_by_a_later_translator(make_translator, tmp_path):
+    cache = str(tmp_path / "translations" / "key")
+    first = make_translator(cache_url=cache)(batch([("ja", "What is it?", "First step. Second step."),
+                                                    ("th", "Why?", "Yes.")]))
+    assert count_rows(cache) == 5  # ja: 3 distinct sentences, th: 2
+    later = make_translator(cache_url=cache)  # another actor, run or compare arm with the same key
+    again = later(batch([("ja", "What is it?", "Second step. New one."), ("th", "Why?", "Yes.")])).to_pydict()
+    backend = FakeBackend.instances[-1]
+    assert backend.calls == [(["New one."], "en", "ja")]  # only the sentence never translated before
+    assert again["question_tgt"] == first.to_pydict()["question_tgt"]
+    assert again["answer_tgt"] == ["<ja:Second step.> <ja:New one.>", "<th:Yes.>"]
+    assert count_rows(cache) == 6
+    assert TranslationCache(cache).get("en", "th", "Yes.") == "<th:Yes.>"
+    assert TranslationCache(cache).get("en", "ja", "Yes.") is None  # keyed by the language pair too
 
 
 def test_rejected_rows_and_missing_answers_are_untouched(make_translator):
