@@ -4,6 +4,8 @@
     sdrrl train CONFIG [k=v ...]          -> OUT/model/ (or OUT/model/<target>/), OUT/train_log.jsonl
     sdrrl eval CONFIG [k=v ...]           -> OUT/report.json, OUT/report.md, OUT/plots/*.png
     sdrrl demo [--out DIR] [k=v ...]      -> all three on the embedded demo (local Ray, tiny built-in models)
+    sdrrl compare CONFIG arms=[a,b] seeds=[0,1,2] [reference=a] [k=v ...]
+                                          -> OUT/arms/<arm>/seed-<s>/, OUT/eval/, OUT/report.md (one row per arm)
     sdrrl config CONFIG [k=v ...]         -> print the resolved config as JSON
     sdrrl plan CONFIG [k=v ...] [--node_type=T] [--limit=N] [--json]
                                           -> tokens per language, GPU-hours per phase and cost (no run;
@@ -60,6 +62,17 @@ class Commands:
         if not os.path.exists(DEMO_CONFIG):
             raise UserError(f"demo config {DEMO_CONFIG} is missing; run from a source checkout of sdrrl-ray")
         _run(_load(DEMO_CONFIG, (f"out_dir={out}", *overrides)), "transfer-set", "train", "eval")
+
+    def compare(self, config: str | None = None, *overrides: str) -> None:
+        """Several arms (methods) x seeds on the same data through the real phases, one comparison report:
+        arms=[sft-en,translate-then-sft,sdrrl] seeds=[0,1,2] reference=sdrrl (also compare.arms=...).
+        Writes OUT/compare.json, OUT/arms/<arm>/seed-<s>/, OUT/eval/, OUT/report.md."""
+        from sdrrl_ray.app.compare import run_compare
+
+        short = ("arms", "seeds", "reference")
+        overrides = tuple(f"compare.{o.lstrip('-')}" if o.lstrip("-").partition("=")[0] in short else o
+                          for o in map(str, overrides))
+        run_compare(_load(config, overrides), prog=PROG)
 
     def config(self, config: str | None = None, *overrides: str) -> None:
         """Print the resolved config (YAML + overrides + defaults) as JSON."""

@@ -1,6 +1,7 @@
 """Typed, frozen configuration for every phase (:mod:`.sections`), loaded from YAML with
 ``key=value`` overrides (:mod:`.load`), both read as YAML 1.2 by :func:`load_yaml` (:mod:`.yaml12`)."""
 
+from sdrrl_ray.config.arms import CompareConfig
 from sdrrl_ray.config.load import (
     check,
     from_dict,
@@ -9,6 +10,7 @@ from sdrrl_ray.config.load import (
     read_config_file,
     translate_family,
     vllm_available,
+    with_settings,
 )
 from sdrrl_ray.config.sections import (
     ActorPoolConfig,
@@ -33,5 +35,5 @@ __all__ = [
     "ActorPoolConfig", "AnswerConfig", "CodeSwitchConfig", "Config", "DataConfig", "EvalConfig", "FilterConfig",
     "GenerateConfig", "LanguagesConfig", "ParallelConfig", "QEConfig", "RayConfig", "TrainConfig", "TransferConfig",
     "TranslateConfig", "check", "from_dict", "load_config", "load_yaml", "parse_overrides", "read_config_file",
-    "translate_family", "vllm_available",
+    "translate_family", "vllm_available", "with_settings", "CompareConfig",
 ]

@@ -172,6 +172,11 @@ def from_dict(data: dict, *, require_engines: bool = True) -> Config:
     return cfg
 
 
+def with_settings(cfg: Config, settings: dict) -> Config:
+    """``cfg`` with the nested ``settings`` merged over it (as overrides are), validated again."""
+    return from_dict(_deep_merge(cfg.to_dict(), settings))
+
+
 def load_config(path: str | os.PathLike | None, overrides: list[str] | tuple[str, ...] = (), *,
                 require_engines: bool = True) -> Config:
     """Read YAML ``path`` (or nothing), apply ``key=value`` overrides and validate.

@@ -332,10 +332,11 @@ def score_all(entries: list[ModelEntry], tasks: list[str], targets: list[str], s
     return results, info, vectors
 
 
-def run_eval(cfg: Config, score_only: bool = False, callable_cls=None) -> dict:
+def run_eval(cfg: Config, score_only: bool = False, callable_cls=None, evidence: Optional[dict] = None) -> dict:
     """Evaluate, write OUT/report.json, OUT/report.md and OUT/plots/; return the report.
 
-    ``callable_cls`` replaces the inference actor class (tests only)."""
+    ``evidence``, when given, receives the per-model results, their per-item samples and the models
+    (``sdrrl compare`` pools seeds from them). ``callable_cls`` replaces the inference actor class (tests only)."""
     from sdrrl_ray.evaluation import contamination, report
 
     t0 = time.perf_counter()
@@ -386,4 +387,7 @@ def run_eval(cfg: Config, score_only: bool = False, callable_cls=None) -> dict:
     rep = report.build(cfg, entries, tasks, targets, results, info, contam, baseline, notes,
                        seconds=time.perf_counter() - t0, data_dir=data_dir, samples=samples)
     report.write(Out(cfg.out_dir), rep, vectors=vectors if e.plots else None, plots=e.plots)
+    if evidence is not None:
+        evidence.update(results=results, samples=samples, entries=entries, tasks=tasks, targets=targets,
+                        data_dir=data_dir, contamination=contam)
     return rep

@@ -101,6 +101,29 @@ def corpus(ids: Iterable, rows: Iterable, scorer: Callable[[np.ndarray], float])
     return Sample(CORPUS, tuple(ids), arr, 1.0, scorer)
 
 
+def pool_seeds(samples: Sequence[Sample]) -> Sample:
+    """One sample for the mean over seeds of the same model recipe, on the items every seed has.
+
+    Binary and mean samples: the per-item mean over seeds (a mean sample; one seed stays as it is).
+    Corpus samples: the seeds' statistics side by side, scored as the mean of the seeds' corpus scores,
+    so that a bootstrap resamples the same items for every seed."""
+    if len(samples) == 1:
+        return samples[0]
+    ids = common_ids(samples)
+    if samples[0].kind != CORPUS:
+        vals = np.mean([s.values_of(ids) for s in samples], axis=0) if ids else np.zeros(0)
+        return Sample(MEAN, tuple(ids), vals, samples[0].scale)
+    widths = [s.values.shape[1] for s in samples]
+    bounds = np.cumsum([0, *widths])
+    scorers = [s.scorer for s in samples]
+
+    def scorer(sums: np.ndarray) -> float:
+        return float(np.mean([f(sums[bounds[k]:bounds[k + 1]]) for k, f in enumerate(scorers)]))
+
+    vals = np.hstack([s.values_of(ids) for s in samples]) if ids else np.zeros((0, int(bounds[-1])))
+    return Sample(CORPUS, tuple(ids), vals, 1.0, scorer)
+
+
 def common_ids(samples: Sequence[Sample]) -> list[str]:
     """Item ids every sample has, in the first sample's order."""
     if not samples:
