@@ -6,11 +6,12 @@ evaluates the base and every (arm, seed) model in one evaluation run, and writes
 row per arm (mean over seeds, intervals, paired tests against the reference arm;
 :mod:`sdrrl_ray.evaluation.pooled`). Layout: :mod:`sdrrl_ray.layout.paths`.
 
-What the arms share is computed once: the model's answers (generation seed fixed to the config's,
-``generate.generate_all`` on, one cache under ``OUT/shared/generations``) and every sentence's
-translation (``OUT/shared/translations``); ``OUT/compare.json`` records per run how many answers and
-translations it added. A killed compare resumes: finished runs are kept, a run cut short resumes its
-own phases, the evaluation reuses its saved units.
+What the arms share is computed once: the model's answers (generation seed fixed to the config's;
+arms that use them answer every item, ``generate.generate_all``; one cache under
+``OUT/shared/generations``) and every sentence's translation (``OUT/shared/translations``);
+``OUT/compare.json`` records per run how many answers and translations it added. A killed compare
+resumes: finished runs are kept, a run cut short resumes its own phases, the evaluation reuses its
+saved units.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from sdrrl_ray.app.phases import run_phases
 from sdrrl_ray.config import Config, with_settings
 from sdrrl_ray.config.arms import ARMS, arm_settings
 from sdrrl_ray.layout.lock import OutLock, check_writable
+from sdrrl_ray.layout.paths import ARMS as ARMS_DIR
 from sdrrl_ray.layout.paths import Out
 from sdrrl_ray.part_cache import count_rows
 
@@ -42,8 +44,10 @@ def arm_config(cfg: Config, arm: str, seed: int) -> Config:
     out = Out(cfg.out_dir)
     settings = arm_settings(arm)
     gen_seed = cfg.generate.seed if cfg.generate.seed is not None else cfg.seed
+    uses_answers = settings.get("answer", {}).get("mode", cfg.answer.mode) != "gold"
     settings.setdefault("generate", {}).update(
-        seed=gen_seed, generate_all=True, cache_dir=cfg.generate.cache_dir or out.shared(GENERATIONS))
+        seed=gen_seed, generate_all=uses_answers or cfg.generate.generate_all,
+        cache_dir=cfg.generate.cache_dir or out.shared(GENERATIONS))
     settings.setdefault("translate", {}).update(cache_dir=cfg.translate.cache_dir or out.shared(TRANSLATIONS))
     settings.update(seed=int(seed), out_dir=out.arm(arm, seed))
     return with_settings(cfg, settings)
@@ -114,8 +118,9 @@ def _evaluate(cfg: Config, runs: dict, prog: str) -> dict:
     print(f"{prog}: compare: evaluating {len(models)} models in {out.compare_eval}", flush=True)
     started, evidence = time.perf_counter(), {}
     run_eval(ecfg, evidence=evidence)
+    paths = {BASE: cfg.generate.model, **{a: storage.join(cfg.out_dir, ARMS_DIR, a) for a in c.arms}}
     rep = pooled_report(ecfg, evidence, {BASE: BASE, **names}, c.reference, seeds=list(c.seeds),
-                        seconds=time.perf_counter() - started)
+                        seconds=time.perf_counter() - started, paths=paths)
     rep["runs"] = {n: {k: runs[n][k] for k in ("arm", "seed", "out_dir", "added")} for n in names}
     eval_report.write(out, rep, plots=cfg.eval.plots)
     return rep

@@ -17,9 +17,10 @@ from sdrrl_ray.evaluation import report, stats
 from sdrrl_ray.evaluation.run import ModelEntry
 
 
-def pool(evidence: dict, members: dict[str, str]) -> tuple[list[ModelEntry], list[dict], dict, dict]:
+def pool(evidence: dict, members: dict[str, str], paths: Optional[dict] = None
+         ) -> tuple[list[ModelEntry], list[dict], dict, dict]:
     """(row entries, pooled results, pooled samples, per-cell info) from per-model ``evidence``;
-    ``members`` maps each evaluated model's name to its row (an arm, or ``base``)."""
+    ``members`` maps each evaluated model's name to its row (an arm, or ``base``); ``paths``: row -> folder."""
     groups: dict[tuple, list[dict]] = {}
     for r in evidence["results"]:
         row = members.get(r["model"])
@@ -28,7 +29,7 @@ def pool(evidence: dict, members: dict[str, str]) -> tuple[list[ModelEntry], lis
     entries: dict[tuple, ModelEntry] = {}
     results, samples, info = [], {}, {}
     for (row, target, task, unit, metric), rows in groups.items():
-        entry = entries.setdefault((row, target), ModelEntry(row, "", target))
+        entry = entries.setdefault((row, target), ModelEntry(row, (paths or {}).get(row, ""), target))
         found = [evidence["samples"].get((r["model_key"], task, unit, metric)) for r in rows]
         seed_values = [r["value"] for r in rows]
         if all(s is not None for s in found):
@@ -49,9 +50,9 @@ def pool(evidence: dict, members: dict[str, str]) -> tuple[list[ModelEntry], lis
 
 
 def pooled_report(cfg, evidence: dict, members: dict[str, str], reference: str, *, seeds: list,
-                  notes: Optional[list] = None, seconds: float = 0.0) -> dict:
+                  notes: Optional[list] = None, seconds: float = 0.0, paths: Optional[dict] = None) -> dict:
     """The comparison report (same layout as the evaluation report), rows = ``base`` and the arms."""
-    entries, results, samples, info = pool(evidence, members)
+    entries, results, samples, info = pool(evidence, members, paths)
     order = list(dict.fromkeys(members.values()))
     entries.sort(key=lambda e: (order.index(e.name), e.target or ""))
     notes = list(notes or []) + [

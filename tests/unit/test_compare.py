@@ -138,3 +138,9 @@ def test_the_arm_report_pools_seeds_and_tests_against_the_reference(tmp_path):
     p = rows["sft-en"]["p_value"]["ja"]
     assert p is not None and p < 0.001  # 45 points on 40 items, same items for both arms
     assert rows["sdrrl"]["p_value"]["ja"] in (None, 1.0)  # the reference against itself
+
+
+def test_arms_without_model_answers_do_not_generate(tmp_path):
+    cfg = load_config(DEMO, [f"out_dir={tmp_path}/c"])
+    assert not arm_config(cfg, "translate-then-sft", 0).generate.generate_all
+    assert arm_config(cfg, "ablation-no-codeswitch", 0).generate.generate_all
