@@ -52,7 +52,7 @@ def test_compare_two_arms_killed_and_resumed(demo_model, tmp_path):
     for run in state["runs"].values():
         ts = run["transfer_set"]
         assert ts["complete"] and ts["rows_in"] == 24 == ts["rows_out"] + ts["rows_rejected"]
-        assert os.path.exists(os.path.join(run["model"], "ja", "config.json"))
+        assert os.path.exists(os.path.join(run["model"], "config.json"))  # one target: OUT/model/ itself
 
     rep = json.loads((out / "report.json").read_text())
     assert rep["title"] == "SDRRL comparison" and rep["reference"] == "sdrrl" and rep["seeds"] == [0]
