@@ -183,6 +183,7 @@ def main(argv=None) -> dict:
     args = ap.parse_args(argv)
     seeds = [int(s) for s in args.seeds.split(",")]
     extra = TINY if args.tiny else []
+    os.makedirs(RESULTS, exist_ok=True)
     started = time.perf_counter()
     report, state = compare(args.out, PAPER_ARMS, seeds, extra)
     result = {"machine": machine(), "design": __doc__, "tiny": args.tiny,
