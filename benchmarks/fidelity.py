@@ -130,20 +130,21 @@ def plot(path: str, rows: list[dict], arms: list) -> None:
     names = [m[0] for m in METRICS if any(r["metric"] == m[0] for r in rows)]
     fig, axes = plt.subplots(2, 3, figsize=(12, 6.5))
     order = ["base", *arms]
-    colors = {"base": "#999999", "sft-en": "#ed7d31", "translate-then-sft": "#a5a5a5", "sdrrl": "#4472c4"}
+    colors = {"base": "#999999", "sft-en": "#ed7d31", "translate-then-sft": "#70ad47", "sdrrl": "#4472c4"}
     for ax, name in zip(axes.ravel(), names):
         got = {r["arm"]: r for r in rows if r["metric"] == name}
         labels = [a for a in order if a in got and got[a]["value"] is not None]
         vals = [got[a]["value"] for a in labels]
         err = [[v - (got[a]["ci_low"] if got[a]["ci_low"] is not None else v) for a, v in zip(labels, vals)],
                [(got[a]["ci_high"] if got[a]["ci_high"] is not None else v) - v for a, v in zip(labels, vals)]]
-        ax.bar(range(len(labels)), vals, yerr=err, capsize=3, color=[colors.get(a, "#70ad47") for a in labels])
+        ax.bar(range(len(labels)), vals, yerr=err, capsize=3, color=[colors.get(a, "#ffc000") for a in labels])
         if "accuracy" in name:
             ax.axhline(25.0, color="#c00000", lw=0.8, ls="--", label="chance")
             ax.legend(fontsize=7, loc="upper right")
         ax.set_xticks(range(len(labels)), labels, rotation=25, ha="right", fontsize=7)
         n = next((got[a]["n"] for a in labels if got[a]["n"]), None)
-        ax.set_title(f"{name}\nn={n} items; bars: mean over seeds, 95% CI", fontsize=8)
+        better = "higher" if next(m[4] for m in METRICS if m[0] == name) else "lower"
+        ax.set_title(f"{name} ({better} is better)\nn={n} items; bars: mean over seeds, 95% CI", fontsize=8)
     for ax in axes.ravel()[len(names):]:
         ax.axis("off")
     fig.suptitle("Demo world, target ja: SFT-en vs translate-then-SFT vs SDRRL (benchmarks/fidelity.py)", fontsize=9)
