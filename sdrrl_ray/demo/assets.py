@@ -27,6 +27,11 @@ def parallel_path(lang: str) -> str:
     return os.path.join(demo_data_dir(), "parallel", f"en-{lang}.tsv")
 
 
+def mt_path(lang: str) -> str:
+    """The demo MT models' training corpus for English-``lang`` (TSV, as the parallel files)."""
+    return os.path.join(demo_data_dir(), "mt", f"en-{lang}.tsv")
+
+
 def dictionary_path(src: str, tgt: str) -> str:
     return os.path.join(demo_data_dir(), "dictionaries", f"{src}-{tgt}.txt")
 
@@ -41,10 +46,19 @@ def read_instructions(path: str | None = None) -> list[dict]:
         return [json.loads(line) for line in f if line.strip()]
 
 
+def _read_tsv(path: str) -> list[tuple[str, str]]:
+    with open(path, encoding="utf-8") as f:
+        return [tuple(line.rstrip("\n").split("\t")) for line in f if line.strip()]
+
+
 def read_parallel(lang: str) -> list[tuple[str, str]]:
     """(English, ``lang``) pairs of ``parallel/en-<lang>.tsv``."""
-    with open(parallel_path(lang), encoding="utf-8") as f:
-        return [tuple(line.rstrip("\n").split("\t")) for line in f if line.strip()]
+    return _read_tsv(parallel_path(lang))
+
+
+def read_mt(lang: str) -> list[tuple[str, str]]:
+    """(English, ``lang``) pairs of ``mt/en-<lang>.tsv`` (the demo MT models' training corpus)."""
+    return _read_tsv(mt_path(lang))
 
 
 def read_dictionary(src: str, tgt: str) -> list[tuple[str, str]]:

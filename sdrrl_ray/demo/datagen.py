@@ -1,12 +1,16 @@
 """Writes the demo data files from the word table in :mod:`sdrrl_ray.demo.lexicon`.
 
-Run ``python -m sdrrl_ray.demo.datagen`` to regenerate ``instructions.jsonl``, the parallel
-files and the MUSE dictionaries under ``sdrrl_ray/demo/data`` (``corpus.txt`` is hand-written and
-left alone). The output is deterministic: the same code writes the same bytes.
+Run ``python -m sdrrl_ray.demo.datagen`` to regenerate ``instructions.jsonl``, the parallel files,
+the MT corpus and the MUSE dictionaries under ``sdrrl_ray/demo/data`` (``corpus.txt`` is hand-written
+and left alone). The output is deterministic: the same code writes the same bytes.
 
-Every question/answer pair exists in English, Japanese and Thai (:class:`QA`). The English side
-goes into the instruction data, and both the questions and the answers go into the parallel files,
-so ja/th Q/A pairs can be rebuilt from the instruction data plus the parallel data.
+Every question/answer pair exists in English, Japanese and Thai (:class:`~sdrrl_ray.demo.facts.QA`).
+The English side goes into the instruction data, with the reading-comprehension rows of
+:mod:`sdrrl_ray.demo.world` (multiple choice in BELEBELE's prompt layout, short answers in MKQA's).
+The parallel files hold everyday sentences only (:func:`sentence_triples`), no instruction text. The
+MT corpus (``mt/en-<lang>.tsv``, the "external MT system's" data) holds the translations of the
+instruction questions and answers, of the reading sentences and of the everyday sentences. No file
+holds any evaluation text (:mod:`sdrrl_ray.demo.evalgen`: its people are not in the training data).
 """
 
 from __future__ import annotations
@@ -15,21 +19,14 @@ import itertools
 import json
 import os
 import random
-from typing import Iterator, NamedTuple
+from typing import Iterator
 
 from sdrrl_ray.demo import lexicon as lx
+from sdrrl_ray.demo import world
 from sdrrl_ray.demo.assets import demo_data_dir
+from sdrrl_ray.demo.facts import FACTS, QA
 
 SEED = 20261126
-
-
-class QA(NamedTuple):
-    en_q: str
-    en_a: str
-    ja_q: str
-    ja_a: str
-    th_q: str
-    th_a: str
 
 
 def _cap(text: str) -> str:
@@ -186,103 +183,17 @@ def _opposite_qa() -> Iterator[QA]:
             )
 
 
-FACTS = (
-    QA("How many days are in a week?", "There are seven days in a week.",
-       "1週間は何日ですか？", "1週間は7日です。",
-       "หนึ่งสัปดาห์มีกี่วัน", "หนึ่งสัปดาห์มีเจ็ดวัน"),
-    QA("How many months are in a year?", "There are twelve months in a year.",
-       "1年は何か月ですか？", "1年は12か月です。",
-       "หนึ่งปีมีกี่เดือน", "หนึ่งปีมีสิบสองเดือน"),
-    QA("How many hours are in a day?", "There are twenty-four hours in a day.",
-       "1日は何時間ですか？", "1日は24時間です。",
-       "หนึ่งวันมีกี่ชั่วโมง", "หนึ่งวันมียี่สิบสี่ชั่วโมง"),
-    QA("How many minutes are in an hour?", "There are sixty minutes in an hour.",
-       "1時間は何分ですか？", "1時間は60分です。",
-       "หนึ่งชั่วโมงมีกี่นาที", "หนึ่งชั่วโมงมีหกสิบนาที"),
-    QA("What do bees make?", "Bees make honey.",
-       "ハチは何を作りますか？", "ハチははちみつを作ります。",
-       "ผึ้งทำอะไร", "ผึ้งทำน้ำผึ้ง"),
-    QA("What do cows give us?", "Cows give us milk.",
-       "牛は私たちに何をくれますか？", "牛は私たちに牛乳をくれます。",
-       "วัวให้อะไรกับเรา", "วัวให้นมกับเรา"),
-    QA("What do you use to write?", "You use a pen to write.",
-       "字を書くときは何を使いますか？", "字を書くときはペンを使います。",
-       "เราใช้อะไรเขียนหนังสือ", "เราใช้ปากกาเขียนหนังสือ"),
-    QA("Where do you borrow books?", "You borrow books at a library.",
-       "本はどこで借りますか？", "本は図書館で借ります。",
-       "เรายืมหนังสือได้ที่ไหน", "เรายืมหนังสือได้ที่ห้องสมุด"),
-    QA("Where do you see a doctor?", "You see a doctor at a hospital.",
-       "医者にはどこで診てもらいますか？", "医者には病院で診てもらいます。",
-       "เราไปหาหมอที่ไหน", "เราไปหาหมอที่โรงพยาบาล"),
-    QA("What is ice made of?", "Ice is made of water.",
-       "氷は何でできていますか？", "氷は水でできています。",
-       "น้ำแข็งทำมาจากอะไร", "น้ำแข็งทำมาจากน้ำ"),
-    QA("What does the sun give us?", "The sun gives us light and heat.",
-       "太陽は私たちに何をくれますか？", "太陽は私たちに光と熱をくれます。",
-       "ดวงอาทิตย์ให้อะไรกับเรา", "ดวงอาทิตย์ให้แสงสว่างและความร้อนกับเรา"),
-    QA("When do people sleep?", "People sleep at night.",
-       "人はいつ寝ますか？", "人は夜に寝ます。",
-       "คนนอนหลับตอนไหน", "คนนอนหลับตอนกลางคืน"),
-    QA("What do you need when it rains?", "You need an umbrella when it rains.",
-       "雨の日には何が必要ですか？", "雨の日には傘が必要です。",
-       "วันที่ฝนตกต้องใช้อะไร", "วันที่ฝนตกต้องใช้ร่ม"),
-    QA("What do you wear when it is cold?", "You wear a coat when it is cold.",
-       "寒いときは何を着ますか？", "寒いときはコートを着ます。",
-       "เมื่ออากาศหนาวควรใส่อะไร", "เมื่ออากาศหนาวควรใส่เสื้อโค้ท"),
-    QA("What can you see in the sky at night?", "You can see the moon and the stars at night.",
-       "夜の空には何が見えますか？", "夜の空には月と星が見えます。",
-       "ตอนกลางคืนมองเห็นอะไรบนท้องฟ้า", "ตอนกลางคืนมองเห็นดวงจันทร์และดวงดาวบนท้องฟ้า"),
-    QA("What do plants need to grow?", "Plants need water and sunlight to grow.",
-       "植物が育つには何が必要ですか？", "植物が育つには水と日光が必要です。",
-       "พืชต้องการอะไรเพื่อเติบโต", "พืชต้องการน้ำและแสงแดดเพื่อเติบโต"),
-    QA("Which animal is the largest?", "The blue whale is the largest animal.",
-       "一番大きい動物は何ですか？", "一番大きい動物はシロナガスクジラです。",
-       "สัตว์ที่ใหญ่ที่สุดคืออะไร", "สัตว์ที่ใหญ่ที่สุดคือวาฬสีน้ำเงิน"),
-    QA("What do you use to cut paper?", "You use scissors to cut paper.",
-       "紙を切るときは何を使いますか？", "紙を切るときははさみを使います。",
-       "เราใช้อะไรตัดกระดาษ", "เราใช้กรรไกรตัดกระดาษ"),
-    QA("What do you do with a book?", "You read a book.",
-       "本で何をしますか？", "本を読みます。",
-       "เราทำอะไรกับหนังสือ", "เราอ่านหนังสือ"),
-    QA("How many letters are in the English alphabet?", "There are twenty-six letters in the English alphabet.",
-       "英語のアルファベットは何文字ですか？", "英語のアルファベットは26文字です。",
-       "ตัวอักษรภาษาอังกฤษมีกี่ตัว", "ตัวอักษรภาษาอังกฤษมียี่สิบหกตัว"),
-    QA("What is the highest mountain in Japan?", "Mount Fuji is the highest mountain in Japan.",
-       "日本で一番高い山は何ですか？", "日本で一番高い山は富士山です。",
-       "ภูเขาที่สูงที่สุดในญี่ปุ่นคือภูเขาอะไร", "ภูเขาที่สูงที่สุดในญี่ปุ่นคือภูเขาไฟฟูจิ"),
-    QA("Which river flows through Bangkok?", "The Chao Phraya River flows through Bangkok.",
-       "バンコクを流れる川は何ですか？", "バンコクを流れる川はチャオプラヤー川です。",
-       "แม่น้ำที่ไหลผ่านกรุงเทพฯคือแม่น้ำอะไร", "แม่น้ำที่ไหลผ่านกรุงเทพฯคือแม่น้ำเจ้าพระยา"),
-    QA("What do you drink when you are thirsty?", "You drink water when you are thirsty.",
-       "のどがかわいたときは何を飲みますか？", "のどがかわいたときは水を飲みます。",
-       "เมื่อกระหายน้ำควรดื่มอะไร", "เมื่อกระหายน้ำควรดื่มน้ำ"),
-    QA("Where does the sun rise?", "The sun rises in the east.",
-       "太陽はどの方角から昇りますか？", "太陽は東から昇ります。",
-       "ดวงอาทิตย์ขึ้นทางทิศไหน", "ดวงอาทิตย์ขึ้นทางทิศตะวันออก"),
-    QA("Where does the sun set?", "The sun sets in the west.",
-       "太陽はどの方角に沈みますか？", "太陽は西に沈みます。",
-       "ดวงอาทิตย์ตกทางทิศไหน", "ดวงอาทิตย์ตกทางทิศตะวันตก"),
-    QA("What do you call a baby cat?", "A baby cat is called a kitten.",
-       "猫の赤ちゃんは何と呼びますか？", "猫の赤ちゃんは子猫と呼びます。",
-       "ลูกของแมวเรียกว่าอะไร", "ลูกของแมวเรียกว่าลูกแมว"),
-    QA("What do you call a baby dog?", "A baby dog is called a puppy.",
-       "犬の赤ちゃんは何と呼びますか？", "犬の赤ちゃんは子犬と呼びます。",
-       "ลูกของสุนัขเรียกว่าอะไร", "ลูกของสุนัขเรียกว่าลูกสุนัข"),
-    QA("How many colors are in a rainbow?", "A rainbow has seven colors.",
-       "虹は何色ありますか？", "虹は七色あります。",
-       "รุ้งกินน้ำมีกี่สี", "รุ้งกินน้ำมีเจ็ดสี"),
-    QA("What is the weather like in the rainy season?", "It rains a lot in the rainy season.",
-       "梅雨はどんな天気ですか？", "梅雨は雨がたくさん降ります。",
-       "ฤดูฝนอากาศเป็นอย่างไร", "ฤดูฝนฝนตกบ่อย"),
-)
-
-
 def qa_items() -> list[QA]:
     """Every question/answer pair of the demo, in English, Japanese and Thai."""
     rng = random.Random(SEED)
     groups = (_color_qa(), _legs_qa(), _home_qa(), _size_qa(), _arithmetic_qa(rng), _sequence_qa(),
               _country_qa(), _food_qa(), _weather_qa(), _opposite_qa(), iter(FACTS))
     return [qa for group in groups for qa in group]
+
+
+def target_qa_items() -> list[QA]:
+    """The few topics the demo LM also learns in ja / th (a small part of what its English data covers)."""
+    return [*_color_qa(), *_legs_qa(), *_home_qa(), *_country_qa()]
 
 
 def sentence_triples() -> list[tuple[str, str, str]]:
@@ -328,6 +239,8 @@ def sentence_triples() -> list[tuple[str, str, str]]:
         out.append((f"It is {w.en} in {city.en} today.", f"今日、{city.ja}は{w.ja}。", f"วันนี้ที่{city.th}{w.th}"))
     actions = (("is sleeping", "が寝ています。", "กำลังนอนหลับ"), ("is running", "が走っています。", "กำลังวิ่ง"),
                ("is eating", "がえさを食べています。", "กำลังกินอาหาร"))
+    for rel, f in rng.sample(list(itertools.product(lx.RELATIVES, foods)), 60):
+        out.append((f"My {rel.en} likes {f.plural}.", f"私の{rel.ja}は{f.ja}が好きです。", f"{rel.th}ของฉันชอบ{f.th}"))
     for a in lx.ANIMALS.values():
         en, ja, th = rng.choice(actions)
         out.append((f"The {a.en} {en}.", f"{a.ja}{ja}", f"{a.th}{th}"))
@@ -376,7 +289,7 @@ def english_tasks() -> list[dict]:
             out.append(dict(instruction="Classify the animal as a pet, a farm animal or a wild animal.",
                             input=a, output=f"{_cap(lx.article(a))} is {lx.article(group)}."))
     for sentence in ("the sky is blue.", "my cat is sleeping.", "we go to school on mondays.",
-                     "it is raining today.", "bananas are yellow.", "the library is near here."):
+                     "it is raining in the park.", "bananas are yellow.", "the library is near here."):
         fixed = _cap(sentence).replace("mondays", "Mondays")
         out.append(dict(instruction="Fix the capital letters in the sentence.", input=sentence, output=fixed))
     for words in (("pear", "apple", "mango"), ("tiger", "cat", "bear", "ant"), ("red", "blue", "green"),
@@ -403,26 +316,37 @@ def english_tasks() -> list[dict]:
 
 
 def instructions() -> list[dict]:
-    """The English instruction data (Alpaca layout), in a fixed shuffled order."""
+    """The English instruction data (Alpaca layout), in a fixed shuffled order: Q/A facts, short
+    rewriting / classifying tasks and reading comprehension (:func:`sdrrl_ray.demo.world.reading_rows`)."""
     rows = [dict(instruction=qa.en_q, input="", output=qa.en_a) for qa in qa_items()] + english_tasks()
+    rows += world.reading_rows()
     random.Random(SEED + 2).shuffle(rows)
     return rows
 
 
+def _unique(pairs: list[tuple[str, str]], seed: int) -> list[tuple[str, str]]:
+    firsts: dict[str, str] = {}
+    for en, tgt in pairs:
+        firsts.setdefault(en, tgt)  # the first pair of each English side, in first-seen order
+    out = list(firsts.items())
+    random.Random(seed).shuffle(out)
+    return out
+
+
 def parallel_pairs(lang: str) -> list[tuple[str, str]]:
-    """(English, ``lang``) sentence pairs: Q/A sides and everyday sentences, unique English side."""
+    """(English, ``lang``) everyday sentence pairs (no instruction text), unique English side."""
+    return _unique([(en, ja if lang == "ja" else th) for en, ja, th in sentence_triples()], SEED + 3)
+
+
+def mt_pairs(lang: str) -> list[tuple[str, str]]:
+    """The MT models' corpus: every Q/A pair, reading sentences / questions / options, everyday sentences."""
     col = {"ja": (2, 3), "th": (4, 5)}[lang]
     pairs = []
     for qa in qa_items():
         pairs += [(qa.en_q, qa[col[0]]), (qa.en_a, qa[col[1]])]
+    pairs += world.reading_pairs(lang)
     pairs += [(en, ja if lang == "ja" else th) for en, ja, th in sentence_triples()]
-    seen, out = set(), []
-    for en, tgt in pairs:
-        if en not in seen:
-            seen.add(en)
-            out.append((en, tgt))
-    random.Random(SEED + 3).shuffle(out)
-    return out
+    return _unique(pairs, SEED + 4)
 
 
 def dictionary_pairs(lang: str) -> list[tuple[str, str]]:
@@ -460,11 +384,10 @@ def _write_lines(path: str, lines: list[str]) -> None:
 
 def write_all(data_dir: str) -> None:
     """(Re)write every generated data file under ``data_dir``."""
-    _write_lines(os.path.join(data_dir, "instructions.jsonl"),
-                 [json.dumps(r, ensure_ascii=False) for r in instructions()])
+    _write_lines(os.path.join(data_dir, "instructions.jsonl"), [json.dumps(r, ensure_ascii=False) for r in instructions()])
     for lang in ("ja", "th"):
-        _write_lines(os.path.join(data_dir, "parallel", f"en-{lang}.tsv"),
-                     [f"{en}\t{tgt}" for en, tgt in parallel_pairs(lang)])
+        for folder, get in (("parallel", parallel_pairs), ("mt", mt_pairs)):
+            _write_lines(os.path.join(data_dir, folder, f"en-{lang}.tsv"), [f"{en}\t{t}" for en, t in get(lang)])
         pairs = dictionary_pairs(lang)
         _write_lines(os.path.join(data_dir, "dictionaries", f"en-{lang}.txt"), [f"{en} {t}" for en, t in pairs])
         reverse = sorted({(t, en) for en, t in pairs}, key=lambda p: (p[0], p[1]))

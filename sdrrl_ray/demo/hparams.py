@@ -16,7 +16,7 @@ class Hyperparameters:
     num_heads: int = 2  # head_dim 64: vLLM's CPU attention needs head_dim >= 32
     num_kv_heads: int = 1
     max_positions: int = 256
-    steps: int = 1400
+    steps: int = 3000
     batch_size: int = 16
     lr: float = 3e-3
     warmup_steps: int = 50

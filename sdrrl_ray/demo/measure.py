@@ -7,7 +7,6 @@ that the demo data never asks.
 from __future__ import annotations
 
 from sdrrl_ray import languages
-from sdrrl_ray.demo import assets
 
 # English questions of the demo data left out of training in every language.
 HELD_OUT = (
@@ -70,14 +69,16 @@ MIN_SHARE = 0.5  # an answer is "in the script" when most of its letters are
 
 
 def eval_prompts() -> dict[str, list[str]]:
-    """Per language: the held-out questions (translated through the parallel files), then the free ones."""
+    """Per language: the held-out questions (their ja / th versions from the Q/A table), then the free ones."""
+    from sdrrl_ray.demo import datagen
+
     out = {"en": list(HELD_OUT)}
-    for lang in ("ja", "th"):
-        table = dict(assets.read_parallel(lang))
-        missing = [q for q in HELD_OUT if q not in table]
-        if missing:
-            raise ValueError(f"[Internal] held-out questions missing from parallel/en-{lang}.tsv: {missing}")
-        out[lang] = [table[q] for q in HELD_OUT]
+    by_en = {qa.en_q: qa for qa in datagen.qa_items()}
+    missing = [q for q in HELD_OUT if q not in by_en]
+    if missing:
+        raise ValueError(f"[Internal] held-out questions missing from the demo Q/A pairs: {missing}")
+    out["ja"] = [by_en[q].ja_q for q in HELD_OUT]
+    out["th"] = [by_en[q].th_q for q in HELD_OUT]
     for lang, prompts in FREE_PROMPTS.items():
         out[lang] += list(prompts)
     return out

@@ -1,10 +1,12 @@
 """Training set, model and training loop of the demo LM (plain PyTorch, CPU, seeded).
 
 The examples are chat-formatted question/answer pairs where the answer is in the question's
-language (en, ja, th): the English instruction data; Japanese and Thai versions of every English
-Q/A pair whose question and answer both appear in the parallel files; and sentence-completion
-tasks on the other sentences of each language. The loss covers the answer tokens (and the
-end-of-turn token) only.
+language (en, ja, th). The mix is English-heavy, like the pretraining of the LLMs SDRRL starts
+from: all of the English instruction data (facts, small tasks, reading comprehension) and English
+sentence completion; for Japanese and Thai only the Q/A pairs of a few topics
+(:func:`sdrrl_ray.demo.datagen.target_qa_items`: no reading comprehension) and completion of a
+third of the parallel sentences, so that the model knows their scripts and words but is weak in
+them. The loss covers the answer tokens (and the end-of-turn token) only.
 """
 
 from __future__ import annotations
@@ -30,18 +32,22 @@ class Example(NamedTuple):
     answer: str
 
 
+TARGET_COMPLETION_EVERY = 3  # Japanese / Thai completion uses every 3rd parallel sentence
+
+
 def qa_examples(exclude: Collection[str] = ()) -> list[Example]:
-    """Q/A pairs in en, ja and th; English questions in ``exclude`` are left out in every language."""
-    parallel = {lang: dict(assets.read_parallel(lang)) for lang in ("ja", "th")}
+    """Q/A pairs: every English instruction, and ja / th versions of the few target topics; English
+    questions in ``exclude`` are left out in every language."""
+    from sdrrl_ray.demo import datagen
+
     out = []
     for rec in assets.read_instructions():
         question, answer = records.alpaca(rec)
-        if question in exclude:
-            continue
-        out.append(Example("en", question, answer))
-        for lang, table in parallel.items():
-            if question in table and answer in table:
-                out.append(Example(lang, table[question], table[answer]))
+        if question not in exclude:
+            out.append(Example("en", question, answer))
+    for qa in datagen.target_qa_items():
+        if qa.en_q not in exclude:
+            out += [Example("ja", qa.ja_q, qa.ja_a), Example("th", qa.th_q, qa.th_a)]
     return out
 
 
@@ -65,15 +71,14 @@ def _prefix(sentence: str, spaces: bool) -> str:
 
 
 def _sentences() -> dict[str, list[str]]:
-    """Per language: the parallel sentences that are not Q/A text, plus the corpus lines in ja / th."""
-    qa_text = {text for rec in assets.read_instructions() for text in records.alpaca(rec)}
+    """Per language: the English parallel sentences, every 3rd ja / th one, and the corpus lines in ja / th."""
     out: dict[str, list[str]] = {"en": [], "ja": [], "th": []}
     for lang in ("ja", "th"):
-        for en, tgt in assets.read_parallel(lang):
-            if en not in qa_text:
+        for k, (en, tgt) in enumerate(assets.read_parallel(lang)):
+            if k % TARGET_COMPLETION_EVERY == 0:
                 out[lang].append(tgt)
-                if lang == "ja":
-                    out["en"].append(en)
+            if lang == "ja":
+                out["en"].append(en)
     with open(assets.corpus_path(), encoding="utf-8") as f:
         for line in (line.strip() for line in f):
             if _KANA.search(line):  # Japanese; the Chinese lines have no kana
@@ -159,6 +164,21 @@ def _answer_loss(model, batch: dict) -> torch.Tensor:
     return torch.nn.functional.cross_entropy(logits, targets[keep])
 
 
+def _length_batches(encoded: list, size: int, rng: random.Random) -> list[list[int]]:
+    """One epoch of batches in a seeded random order, each of examples of similar length (they are
+    shuffled, cut into pools of 4 batches, and each pool sorted by length): less padding, while each
+    batch still mixes kinds of examples."""
+    order = list(range(len(encoded)))
+    rng.shuffle(order)
+    pool = 4 * size
+    out = []
+    for start in range(0, len(order), pool):
+        chunk = sorted(order[start:start + pool], key=lambda i: len(encoded[i][0]))
+        out += [chunk[k:k + size] for k in range(0, len(chunk), size)]
+    rng.shuffle(out)
+    return out
+
+
 def train(
     model,
     tokenizer,
@@ -168,7 +188,7 @@ def train(
 ) -> float:
     """Train ``model`` in place for ``hp.steps`` steps; return the mean loss of the last 50 steps.
 
-    Batches are drawn epoch by epoch from a seeded shuffle; the learning rate warms up linearly,
+    Batches are drawn epoch by epoch from a seeded shuffle, grouped by length; the learning rate warms up linearly,
     then follows a cosine down to a tenth of ``hp.lr``.
     """
     encoded = [_encode(tokenizer, ex, hp.max_positions) for ex in examples]
@@ -181,15 +201,12 @@ def train(
 
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_factor)
     model.train()
-    order: list[int] = []
+    batches: list[list[int]] = []
     recent: list[float] = []
     for step in range(hp.steps):
-        if len(order) < hp.batch_size:
-            epoch = list(range(len(encoded)))
-            rng.shuffle(epoch)
-            order += epoch
-        batch = _collate([encoded[i] for i in order[: hp.batch_size]], tokenizer.pad_token_id)
-        del order[: hp.batch_size]
+        if not batches:
+            batches = _length_batches(encoded, hp.batch_size, rng)
+        batch = _collate([encoded[i] for i in batches.pop()], tokenizer.pad_token_id)
         loss = _answer_loss(model, batch)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)

@@ -1,6 +1,6 @@
 """Real tiny translation models through every backend (no fakes).
 
-The demo models (:mod:`sdrrl_ray.demo.mt`) are built on first use (about a minute each on one
+The demo models (:mod:`sdrrl_ray.demo.mt`) are built on first use (one to two minutes each on one
 core) and cached under $SDRRL_CACHE; they are measured on sentence pairs held out of their
 training. A random tiny M2M100 covers the M2M100 conversion fix and its ``__xx__`` codes.
 """

@@ -27,13 +27,15 @@ def test_paths_point_into_the_package():
 
 def test_instructions_are_alpaca_rows_short_and_varied():
     rows = assets.read_instructions()
-    assert len(rows) >= 240
+    assert len(rows) >= 2000
     for row in rows:
         assert set(row) == {"instruction", "input", "output"}
         assert all(isinstance(v, str) for v in row.values())
         assert row["instruction"].strip() and row["output"].strip()
-        assert len(row["instruction"]) + len(row["input"]) < 120
+        assert len(row["instruction"]) + len(row["input"]) < 400  # reading passages with four options
         assert len(row["output"]) < 200
+    plain = [r for r in rows if " has " not in r["instruction"]]
+    assert len(plain) >= 240 and all(len(r["instruction"]) + len(r["input"]) < 120 for r in plain)
     assert len({(r["instruction"], r["input"]) for r in rows}) == len(rows), "duplicate instructions"
     assert sum(bool(r["input"]) for r in rows) >= 40
     text = " ".join(r["instruction"] for r in rows)
@@ -63,11 +65,13 @@ def test_parallel_files_have_two_columns_in_the_right_scripts(lang, script):
 
 
 @pytest.mark.parametrize("lang", ["ja", "th"])
-def test_every_english_qa_pair_has_a_mirror_in_the_parallel_file(lang):
-    table = dict(assets.read_parallel(lang))
-    plain = [r for r in assets.read_instructions() if not r["input"]]
+def test_every_english_qa_pair_has_a_mirror_in_the_mt_corpus(lang):
+    table = dict(assets.read_mt(lang))
+    plain = [r for r in assets.read_instructions() if not r["input"] and "\n" not in r["instruction"]
+             and " has " not in r["instruction"]]
     mirrored = [r for r in plain if r["instruction"] in table and r["output"] in table]
     assert len(mirrored) == len(plain) >= 240
+    assert len(table) >= 2000
 
 
 @pytest.mark.parametrize("lang,script", [("ja", "Jpan"), ("th", "Thai")])
@@ -99,7 +103,7 @@ def test_dictionaries_cover_the_words_of_the_demo_data(lang):
     en_words = set()
     for row in assets.read_instructions():
         en_words |= set(re.findall(r"[a-z]+", " ".join(row.values()).lower()))
-    target_text = "\n".join(t for _, t in assets.read_parallel(lang))
+    target_text = "\n".join(t for _, t in assets.read_parallel(lang) + assets.read_mt(lang))
     en_words |= set(re.findall(r"[a-z]+", " ".join(e for e, _ in assets.read_parallel(lang)).lower()))
     assert sum(e in en_words for e, _ in pairs) >= 0.9 * len(pairs)
     assert sum(t in target_text for _, t in pairs) >= 0.9 * len(pairs)
@@ -134,7 +138,7 @@ def test_readme_describes_every_file_and_the_licence():
 def test_generated_files_match_the_generator(tmp_path):
     datagen.write_all(str(tmp_path))
     generated = sorted(p for p in tmp_path.rglob("*") if p.is_file())
-    assert len(generated) == 7  # instructions, 2 parallel files, 4 dictionaries
+    assert len(generated) == 9  # instructions, 2 parallel files, 2 MT corpus files, 4 dictionaries
     for path in generated:
         rel = path.relative_to(tmp_path)
         with open(os.path.join(demo_data_dir(), rel), "rb") as committed:

@@ -148,6 +148,7 @@ def oracle_run(monkeypatch, tmp_path):
         "eval.belebele_mode=both",
         "eval.bleu_download=false",
         "eval.contamination=false",
+        "eval.limit=10",
         "data.path=",
     ])
     books = {"oracle-model": answer_book(cfg, wrong=False), "wrong-model": answer_book(cfg, wrong=True)}
@@ -217,7 +218,7 @@ def test_oracle_scores_top_and_wrong_model_bottom(oracle_run):
     for p in rep["plots"]:
         assert (out / p).stat().st_size > 1000
     # MKQA: the two questions without ground truth are skipped and reported
-    assert ja_units[("sdrrl", "mkqa", "ja")]["skipped"] == 2 and ja_units[("sdrrl", "mkqa", "ja")]["n"] == 12
+    assert ja_units[("sdrrl", "mkqa", "ja")]["skipped"] == 2 and ja_units[("sdrrl", "mkqa", "ja")]["n"] == 10
 
 
 def test_score_only_rescores_saved_predictions(oracle_run, monkeypatch):
