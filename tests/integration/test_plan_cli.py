@@ -48,7 +48,7 @@ def test_plan_demo_config(demo_model):
         assert t["subsets"]["mt"]["rows"] == 2 * 100 and t["subsets"]["comp"]["rows"] <= 100
         assert t["train_tokens"] == pytest.approx(2 * t["tokens"])  # demo: 2 epochs
     assert plan["languages"]["th"]["ratio"] > 1.0  # Thai costs more tokens than English with the demo tokenizer
-    assert plan["source"]["items"] == 466 and plan["source"]["to_generate"] > 0
+    assert plan["source"]["items"] == 500 and plan["source"]["to_generate"] > 0  # the demo config's data.limit
     assert set(plan["phases"]) >= {"generate", "translate", "train"}
     assert plan["total"]["cost_usd"] == pytest.approx(sum(p["cost_usd"] for p in plan["phases"].values()))
     for p in plan["phases"].values():

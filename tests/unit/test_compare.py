@@ -144,3 +144,7 @@ def test_arms_without_model_answers_do_not_generate(tmp_path):
     cfg = load_config(DEMO, [f"out_dir={tmp_path}/c"])
     assert not arm_config(cfg, "translate-then-sft", 0).generate.generate_all
     assert arm_config(cfg, "ablation-no-codeswitch", 0).generate.generate_all
+
+
+def test_the_demo_evaluates_every_item():
+    assert load_config(DEMO).eval.limit is None  # eval.limit is for tests
