@@ -4,8 +4,10 @@ Training texts: the transfer set (its committed parts, columns ``question`` and 
 subset and language) and its source instructions (``data.path``: questions and gold answers).
 
 Evaluation texts per item: what the model reads and what it is scored against (BELEBELE passage and
-question, FLORES source and reference, XL-SUM article and summary, MKQA question and answers, NER
-sentence, off-target instruction and input, alignment sentences).
+question, FLORES source and reference, XL-SUM article and summary, MKQA question, NER sentence,
+off-target instruction and input, alignment sentences). MKQA answers are short entities (a name, a
+year, "an orange pencil"): a training text equal to one (a model's answer to another question) does not
+reveal the item, so they are not checked.
 
 Both sides are tokenized with :func:`.metrics.text.tokenize` (words; characters for unspaced
 scripts). An item is flagged
@@ -42,7 +44,7 @@ def item_texts(task: str, item: dict) -> list[str]:
     if task == "xlsum":
         return [item["text"], item["summary"]]
     if task == "mkqa":
-        return [item["question"], *[a for a in (item.get("answers") or []) if a]]
+        return [item["question"]]
     if task == "ner":
         return [item["sentence"]]
     if task == "offtarget":

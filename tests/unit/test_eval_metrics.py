@@ -268,3 +268,11 @@ def test_report_aggregates_reproduce_table6_from_per_language_results():
     assert xlsum["columns"] == ["uk", "id", "ja", "ko", "pt", "vi"]  # the 6 XL-SUM languages, in config order
     md = report.to_markdown(rep)
     assert "| sdrrl | 50.58 | 66.29 | 28.24 | 31.69 |" in md
+
+
+def test_a_short_mkqa_answer_seen_in_training_is_not_contamination():
+    from sdrrl_ray.evaluation import contamination
+
+    item = {"question": "Poyaki has an orange pencil. Kikabu has a purple car. What does Poyaki have?",
+            "answers": ["an orange pencil"]}
+    assert contamination.item_texts("mkqa", item) == [item["question"]]
