@@ -76,7 +76,7 @@ def test_contamination_flags_exact_and_ngram_overlap(tmp_path):
     flagged = {(k, i["item_id"]): i for k, u in c["by_unit"].items() for i in u["items"]}
     assert flagged[("belebele/en", "leak")]["ngram"]  # 13 shared words
     assert flagged[("belebele/ja", "leak-ja")]["ngram"]  # 25 shared characters
-    assert flagged[("mkqa/en", "q")]["exact"]  # "what is 2+2" == "What is 2+2?" once normalized ("4" too)
+    assert flagged[("mkqa/en", "q")]["exact"]  # "what is 2+2" == "What is 2+2?" once normalized
     assert ("belebele/en", "clean") not in flagged
     assert c["texts_scanned"]["transfer_set"] == 6 and c["flagged"] == 3
     # with commit markers, only committed parts count: a part a killed run left behind is not training data
