@@ -54,7 +54,9 @@ def arm_config(cfg: Config, arm: str, seed: int) -> Config:
 
 
 def _digest(cfg: Config) -> str:
-    return hashlib.sha256(json.dumps(cfg.to_dict(), sort_keys=True, default=str).encode()).hexdigest()[:16]
+    """A run's config without the compare section (adding arms or seeds leaves finished runs as they are)."""
+    conf = {k: v for k, v in cfg.to_dict().items() if k != "compare"}
+    return hashlib.sha256(json.dumps(conf, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
 def _shared(cfg: Config) -> dict:

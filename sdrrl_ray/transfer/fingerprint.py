@@ -10,7 +10,7 @@ from sdrrl_ray.config import Config
 from sdrrl_ray.storage import content_hash
 
 # config sections that change no row of the output (resources, later phases)
-NOT_IN_FINGERPRINT = ("out_dir", "ray", "train", "eval", "rows_per_file")
+NOT_IN_FINGERPRINT = ("out_dir", "ray", "train", "eval", "compare", "rows_per_file")
 
 
 def _model_identity(info):
