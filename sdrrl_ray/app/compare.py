@@ -53,7 +53,7 @@ def arm_config(cfg: Config, arm: str, seed: int) -> Config:
     return with_settings(cfg, settings)
 
 
-def _digest(cfg: Config) -> str:
+def run_digest(cfg: Config) -> str:
     """A run's config without the compare section (adding arms or seeds leaves finished runs as they are)."""
     conf = {k: v for k, v in cfg.to_dict().items() if k != "compare"}
     return hashlib.sha256(json.dumps(conf, sort_keys=True, default=str).encode()).hexdigest()[:16]
@@ -84,7 +84,7 @@ def run_compare(cfg: Config, *, prog: str = "sdrrl") -> dict:
         for k, (arm, seed) in enumerate(todo, start=1):
             name, acfg = run_name(arm, seed), arm_config(cfg, arm, seed)
             prev = runs.get(name) or {}
-            if prev.get("status") == "trained" and prev.get("config") == _digest(acfg):
+            if prev.get("status") == "trained" and prev.get("config") == run_digest(acfg):
                 print(f"{prog}: compare: run {k}/{len(todo)} {name}: finished earlier, kept", flush=True)
                 continue
             print(f"{prog}: compare: run {k}/{len(todo)} {name}: {acfg.out_dir}", flush=True)
@@ -93,7 +93,7 @@ def run_compare(cfg: Config, *, prog: str = "sdrrl") -> dict:
             after = _saved(acfg)
             runs[name] = {
                 "arm": arm, "seed": seed, "out_dir": acfg.out_dir, "model": Out(acfg.out_dir).models,
-                "status": "trained", "config": _digest(acfg), "seconds": round(time.perf_counter() - started, 1),
+                "status": "trained", "config": run_digest(acfg), "seconds": round(time.perf_counter() - started, 1),
                 "transfer_set": result.get("transfer-set", {}),
                 "added": {kind: after[kind] - before[kind] for kind in after},  # answers / sentences this run added
             }

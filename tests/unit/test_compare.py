@@ -151,12 +151,12 @@ def test_the_demo_evaluates_every_item():
 
 
 def test_adding_arms_or_seeds_keeps_the_finished_runs(tmp_path):
-    from sdrrl_ray.app.compare import _digest
+    from sdrrl_ray.app.compare import run_digest
     from sdrrl_ray.transfer.fingerprint import fingerprint
 
     one = load_config(DEMO, [f"out_dir={tmp_path}/c", "compare.arms=[sdrrl]"])
     more = load_config(DEMO, [f"out_dir={tmp_path}/c", "compare.arms=[sft-en,sdrrl]", "compare.seeds=[0,1]"])
     a, b = arm_config(one, "sdrrl", 0), arm_config(more, "sdrrl", 0)
-    assert _digest(a) == _digest(b)
+    assert run_digest(a) == run_digest(b)
     assert fingerprint(a, [], {}) == fingerprint(b, [], {})  # the transfer set resumes instead of refusing
-    assert _digest(a) != _digest(arm_config(one, "sdrrl", 1))
+    assert run_digest(a) != run_digest(arm_config(one, "sdrrl", 1))
