@@ -22,14 +22,18 @@ ALL_TASKS = "[belebele,flores,xlsum,mkqa,ner,offtarget,alignment]"
 
 @pytest.fixture(scope="module")
 def evaluated(ray_local, demo_model, tmp_path_factory):
+    from sdrrl_ray.assets import demo_eval_data_dir
     from sdrrl_ray.evaluation.run import run_eval
 
     out = tmp_path_factory.mktemp("eval") / "out"
     (out / "model").mkdir(parents=True)
     os.symlink(demo_model, out / "model" / "ja")  # stands in for a model trained for Japanese
     (out / "transfer_set").mkdir()
-    leaked = "Translate: The cat is sleeping on the chair. It was a long day and the cat is tired."  # FLORES line 1
-    pq.write_table(pa.table({"question": [leaked], "answer": ["猫は椅子の上で寝ています。"]}),
+    flores = os.path.join(demo_eval_data_dir(), "flores", "flores200_dataset", "devtest")
+    first = {code: open(os.path.join(flores, f"{code}.devtest"), encoding="utf-8").readline().strip()
+             for code in ("eng_Latn", "jpn_Jpan")}
+    leaked = f"Translate: {first['eng_Latn']}"  # FLORES line 1 leaked into a training row
+    pq.write_table(pa.table({"question": [leaked], "answer": [first["jpn_Jpan"]]}),
                    out / "transfer_set" / "part-0.parquet")
     cfg = load_config(DEMO, [
         f"out_dir={out}",
