@@ -142,7 +142,7 @@ def run_transfer_set(cfg: Config) -> dict:
     manifest = count_output(
         out, n_targets=len(cfg.languages.targets), variants=variants,
         translated=translation_needed(cfg), code_switched=cfg.code_switch.enabled, parallel_tasks=n_parallel_tasks,
-        records_in=records_read(files, cfg.data.limit),
+        records_in=records_read(files, cfg.data.limit) if variants else 0,  # parallel-only: no instruction rows
     )
     damaged, partial = verify(out)
     problems = list(manifest.pop("problems"))
