@@ -150,7 +150,7 @@ def test_memorize_export_reload_and_rerun(ray_local, demo_model, tmp_path):
     results = engine.generate(prompts, SamplingSettings(max_new_tokens=24))
     wrong = [(r["question"], r["answer"], g.text) for r, g in zip(memo, results) if g.text != r["answer"]]
     # the rebuilt demo base has strong priors of its own: 16 epochs reproduce 3 of the 6 rows word for word
-    # (measured 2026-12-06) while the loss falls below a tenth (above); a broken training step reproduces none
+    # (measured 2026-12-06) while the loss falls below a tenth (above)
     assert len(wrong) <= len(memo) // 2, wrong
 
     again = run_train(cfg)
