@@ -15,6 +15,15 @@ from typing import Any, Optional
 QUESTION_PREFIX = "Question: "
 ANSWER_PREFIX = "\nAnswer: "
 
+# BELEBELE's multiple-choice prompt: the evaluation asks it (sdrrl_ray.evaluation.belebele) and the demo's
+# instruction data holds English examples of it (sdrrl_ray.demo.world)
+BELEBELE_PROMPT = (
+    "{flores_passage}\n"
+    "Question: {question}\n"
+    "A. {mc_answer1}\nB. {mc_answer2}\nC. {mc_answer3}\nD. {mc_answer4}\n"
+    "Answer with the letter of the correct option.\nAnswer:"
+)
+
 
 def has_chat_template(tokenizer: Any) -> bool:
     return bool(getattr(tokenizer, "chat_template", None))

@@ -18,6 +18,7 @@ from typing import NamedTuple
 
 from sdrrl_ray.demo import lexicon as lx
 from sdrrl_ray.demo.lexicon import Word
+from sdrrl_ray.prompts import BELEBELE_PROMPT
 
 # Names are made of syllables written the same way in every name (English, katakana, Thai), so there
 # are many of them: a model cannot learn them one by one, it has to read them off the passage.
@@ -184,13 +185,7 @@ def stories(n: int, seed: int, names: tuple, avoid: set = frozenset()) -> list[S
 # --------------------------------------------------------------------------------------------
 # training rows (English instruction data) in the layouts of the evaluation prompts
 
-# BELEBELE's prompt (sdrrl_ray.evaluation.belebele.DEFAULT_TEMPLATE; a unit test keeps them equal)
-MC_TEMPLATE = (
-    "{flores_passage}\n"
-    "Question: {question}\n"
-    "A. {mc_answer1}\nB. {mc_answer2}\nC. {mc_answer3}\nD. {mc_answer4}\n"
-    "Answer with the letter of the correct option.\nAnswer:"
-)
+MC_TEMPLATE = BELEBELE_PROMPT  # the evaluation's own prompt (sdrrl_ray.prompts)
 LETTERS = "ABCD"
 TRAIN_SEED = 20261205
 N_MC = 1000  # multiple-choice rows (BELEBELE layout, answered with the letter)

@@ -23,15 +23,11 @@ from typing import Optional
 from sdrrl_ray import languages, storage
 from sdrrl_ray.evaluation import common, stats
 from sdrrl_ray.evaluation.common import Context, Unit
+from sdrrl_ray.prompts import BELEBELE_PROMPT
 
 NAME = "belebele"
 LETTERS = ("A", "B", "C", "D")
-DEFAULT_TEMPLATE = (
-    "{flores_passage}\n"
-    "Question: {question}\n"
-    "A. {mc_answer1}\nB. {mc_answer2}\nC. {mc_answer3}\nD. {mc_answer4}\n"
-    "Answer with the letter of the correct option.\nAnswer:"
-)
+DEFAULT_TEMPLATE = BELEBELE_PROMPT
 BODY_FIELD = "flores_passage"
 GENERATE_TOKENS = 8
 METRICS = (("acc", "accuracy"),)
