@@ -20,19 +20,15 @@ import hashlib
 import json
 import time
 
-import yaml
-
 from sdrrl_ray import storage
-from sdrrl_ray.app.phases import run_phases
+from sdrrl_ray.app.phases import run_phases, write_run_config
 from sdrrl_ray.config import Config, with_settings
 from sdrrl_ray.config.arms import ARMS, arm_settings
 from sdrrl_ray.layout.lock import OutLock, check_writable
-from sdrrl_ray.layout.paths import ARMS as ARMS_DIR
-from sdrrl_ray.layout.paths import Out
+from sdrrl_ray.layout.paths import GENERATIONS, TRANSLATIONS, Out
 from sdrrl_ray.part_cache import count_rows
 
 BASE = "base"
-GENERATIONS, TRANSLATIONS = "generations", "translations"
 
 
 def run_name(arm: str, seed: int) -> str:
@@ -74,8 +70,7 @@ def run_compare(cfg: Config, *, prog: str = "sdrrl") -> dict:
     out = Out(cfg.out_dir)
     check_writable(cfg.out_dir)
     with OutLock(cfg.out_dir):
-        storage.write_text(out.config, yaml.safe_dump(cfg.to_dict(), sort_keys=False, allow_unicode=True))
-        print(f"{prog}: config: {out.config}", flush=True)
+        write_run_config(cfg, prog)
         state = storage.read_json(out.compare) or {}
         runs = dict(state.get("runs") or {})
         state.update(arms={a: ARMS[a][0] for a in c.arms}, seeds=list(c.seeds), reference=c.reference,
@@ -120,7 +115,7 @@ def _evaluate(cfg: Config, runs: dict, prog: str) -> dict:
     print(f"{prog}: compare: evaluating {len(models)} models in {out.compare_eval}", flush=True)
     started, evidence = time.perf_counter(), {}
     run_eval(ecfg, evidence=evidence)
-    paths = {BASE: cfg.generate.model, **{a: storage.join(cfg.out_dir, ARMS_DIR, a) for a in c.arms}}
+    paths = {BASE: cfg.generate.model, **{a: out.arm_root(a) for a in c.arms}}
     rep = pooled_report(ecfg, evidence, {BASE: BASE, **names}, c.reference, seeds=list(c.seeds),
                         seconds=time.perf_counter() - started, paths=paths)
     rep["runs"] = {n: {k: runs[n][k] for k in ("arm", "seed", "out_dir", "added")} for n in names}

@@ -121,9 +121,15 @@ def run_phases(cfg: Config, phases: Sequence[str], *, prog: str,
     functions = {name: phase_function(name) for name in phases}  # all checked before any runs
     check_writable(cfg.out_dir)
     with OutLock(cfg.out_dir):
-        storage.write_text(Out(cfg.out_dir).config, yaml.safe_dump(cfg.to_dict(), sort_keys=False, allow_unicode=True))
-        print(f"{prog}: config: {Out(cfg.out_dir).config}", flush=True)
+        write_run_config(cfg, prog)
         return _run_locked(cfg, phases, functions, prog, after_phase)
+
+
+def write_run_config(cfg: Config, prog: str) -> None:
+    """``OUT/config.yaml`` (the resolved config of this run) and the line that names it."""
+    path = Out(cfg.out_dir).config
+    storage.write_text(path, yaml.safe_dump(cfg.to_dict(), sort_keys=False, allow_unicode=True))
+    print(f"{prog}: config: {path}", flush=True)
 
 
 def _run_locked(cfg: Config, phases: Sequence[str], functions: dict, prog: str,

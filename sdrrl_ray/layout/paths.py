@@ -130,8 +130,11 @@ class Out:
     def compare(self) -> str:
         return self.path(COMPARE)
 
+    def arm_root(self, arm: str) -> str:
+        return self.path(ARMS, arm)
+
     def arm(self, arm: str, seed: int) -> str:
-        return self.path(ARMS, arm, f"seed-{seed}")
+        return storage.join(self.arm_root(arm), f"seed-{seed}")
 
     def shared(self, what: str) -> str:
         return self.path(SHARED, what)
