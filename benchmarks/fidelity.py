@@ -80,12 +80,15 @@ def holm(pvalues: list) -> list:
     return adjusted
 
 
+def _table(report: dict, task: str, metric: str, side: str):
+    return next((t for t in report["tables"] if (t["task"], t["metric"], t["side"]) == (task, metric, side)), None)
+
+
 def extract(report: dict, arms: list) -> list[dict]:
     """Per metric and arm: mean over seeds, interval, n, the seeds' values, the test against the reference."""
     rows = []
     for name, task, metric, side, higher in METRICS:
-        table = next((t for t in report["tables"] if (t["task"], t["metric"], t["side"]) == (task, metric, side)),
-                     None)
+        table = _table(report, task, metric, side)
         if table is None:
             continue
         seeds = {r["model"]: r for r in report["results"]
@@ -101,16 +104,14 @@ def extract(report: dict, arms: list) -> list[dict]:
     return rows
 
 
-def paired_tests(report_dir: str, arms: list) -> list[dict]:
+def paired_tests(rep: dict, arms: list) -> list[dict]:
     """sdrrl against sft-en and translate-then-sft on every metric (paired on items, seeds pooled), Holm-adjusted.
 
     The comparison report's tests are against the reference arm, so each row there is already the paired
     test of (that arm - sdrrl); the sign is flipped to read as sdrrl - other."""
-    with open(os.path.join(report_dir, "report.json"), encoding="utf-8") as fh:
-        rep = json.load(fh)
     tests = []
     for name, task, metric, side, higher in METRICS:
-        table = next((t for t in rep["tables"] if (t["task"], t["metric"], t["side"]) == (task, metric, side)), None)
+        table = _table(rep, task, metric, side)
         if table is None:
             continue
         rows = {r["model"]: r for r in table["rows"]}
@@ -168,9 +169,9 @@ def compare(out: str, arms: list, seeds: list, extra: list) -> tuple[dict, dict]
         return report, json.load(fh)
 
 
-def summary(out: str, report: dict, state: dict, arms: list, seeds: list) -> dict:
+def summary(report: dict, state: dict, arms: list, seeds: list) -> dict:
     return {"arms": arms, "seeds": seeds, "reference": REFERENCE, "metrics": extract(report, arms),
-            "tests": paired_tests(out, arms),
+            "tests": paired_tests(report, arms),
             "runs": {k: {f: v[f] for f in ("arm", "seed", "seconds", "added", "transfer_set")}
                      for k, v in state["runs"].items()},
             "shared": state.get("shared"), "aggregates": report.get("aggregates")}
@@ -191,14 +192,14 @@ def main(argv=None) -> dict:
     started = time.perf_counter()
     report, state = compare(args.out, PAPER_ARMS, seeds, extra)
     result = {"machine": machine(), "design": __doc__, "tiny": args.tiny,
-              "paper_arms": summary(args.out, report, state, PAPER_ARMS, seeds)}
+              "paper_arms": summary(report, state, PAPER_ARMS, seeds)}
     shutil.copyfile(os.path.join(args.out, "report.md"), os.path.join(RESULTS, f"{args.name}_report.md"))
     plot(os.path.join(RESULTS, f"{args.name}.png"), result["paper_arms"]["metrics"], PAPER_ARMS)
     if args.ablations:  # the same OUT: the paper arms' runs on these seeds are kept, not rerun
         ab_seeds = [int(s) for s in args.ablation_seeds.split(",")]
         arms = PAPER_ARMS + ABLATIONS
         report, state = compare(args.out, arms, ab_seeds, extra)
-        result["ablations"] = summary(args.out, report, state, arms, ab_seeds)
+        result["ablations"] = summary(report, state, arms, ab_seeds)
         shutil.copyfile(os.path.join(args.out, "report.md"), os.path.join(RESULTS, f"{args.name}_ablations_report.md"))
     result["wall_seconds"] = round(time.perf_counter() - started, 1)
     path = save(args.name, result)
