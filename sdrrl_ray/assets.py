@@ -13,6 +13,10 @@ Translation models (``translate.model``):
 - a string with ``{src}`` / ``{tgt}``: one model per pair, e.g. ``/models/opus-mt-{src}-{tgt}``;
 - a local Hugging Face folder (``config.json``) or CTranslate2 folder (``model.bin``); other strings unchanged.
 
+COMET models (``filter.qe.model``, ``eval.comet.model``): a hub id, checkpoint or folder, passed on to
+the scoring worker; ``demo:comet-da`` / ``demo:cometkiwi``: tiny random-init checkpoints in COMET's
+format, built with the COMET environment (:mod:`sdrrl_ray.demo.comet_checkpoints`).
+
 Phases resolve references on the driver and hand stages resolved paths.
 """
 
@@ -91,6 +95,25 @@ def resolve_translation_model(spec: str, src: Optional[str] = None, tgt: Optiona
 def translation_model_paths(spec: str, src: str, targets: Iterable[str]) -> dict[str, str]:
     """target -> the translation model serving (``src``, target): one model for all, or one per pair."""
     return {tgt: resolve_translation_model(spec, src, tgt) for tgt in targets}
+
+
+def resolve_comet_model(spec: str, python: Optional[str], what: str = "eval.comet.model") -> str:
+    """The COMET model ``spec`` names: a hub id, a checkpoint file or a folder with ``checkpoints/model.ckpt``
+    (passed on: the scoring worker loads it), or ``demo:comet-da`` / ``demo:cometkiwi``, the tiny
+    random-init checkpoints built with the COMET environment's ``python`` on first use."""
+    if not spec:
+        raise UserError(f"{what} is empty; set it to a COMET model (e.g. Unbabel/wmt22-comet-da)")
+    if not spec.startswith("demo:"):
+        return spec
+    from sdrrl_ray.demo.comet_checkpoints import KINDS, comet_model_path
+
+    if spec not in KINDS:
+        raise UserError(f"{what}={spec} is not a demo COMET model (known: {', '.join(KINDS)})")
+    section = what.rsplit(".", 1)[0]
+    if not python:
+        raise UserError(f"{what}={spec} is built by unbabel-comet itself: set {section}.python to the python of "
+                        "the COMET environment (`make comet-env` builds .venv-comet)")
+    return comet_model_path(spec, os.path.expanduser(python))
 
 
 def demo_eval_data_dir() -> str:

@@ -16,6 +16,7 @@ from sdrrl_ray.config.sections import (
     ActorPoolConfig,
     AnswerConfig,
     CodeSwitchConfig,
+    CometConfig,
     Config,
     DataConfig,
     EvalConfig,
@@ -32,8 +33,8 @@ from sdrrl_ray.config.sections import (
 from sdrrl_ray.config.yaml12 import load as load_yaml
 
 __all__ = [
-    "ActorPoolConfig", "AnswerConfig", "CodeSwitchConfig", "Config", "DataConfig", "EvalConfig", "FilterConfig",
-    "GenerateConfig", "LanguagesConfig", "ParallelConfig", "QEConfig", "RayConfig", "TrainConfig", "TransferConfig",
-    "TranslateConfig", "check", "from_dict", "load_config", "load_yaml", "parse_overrides", "read_config_file",
-    "translate_family", "vllm_available", "with_settings", "CompareConfig",
+    "ActorPoolConfig", "AnswerConfig", "CodeSwitchConfig", "CometConfig", "Config", "DataConfig", "EvalConfig",
+    "FilterConfig", "GenerateConfig", "LanguagesConfig", "ParallelConfig", "QEConfig", "RayConfig", "TrainConfig",
+    "TransferConfig", "TranslateConfig", "check", "from_dict", "load_config", "load_yaml", "parse_overrides",
+    "read_config_file", "translate_family", "vllm_available", "with_settings", "CompareConfig",
 ]

@@ -9,20 +9,21 @@ Units per target X: ``en-X`` (report side "target": the paper's target-language 
 and ``X-en`` (side "english": X->EN). The prompt is the paper's translation instruction (Table 1,
 the D_mt template): "Translate the following sentence from {src} to {tgt}.\\n{sentence}"; the first
 non-empty line of the answer is the translation. Scores: corpus BLEU (paper signature
-``tok:flores200`` when the model is available, see :mod:`.metrics.bleu`) and chrF++.
+``tok:flores200`` when the model is available, see :mod:`.metrics.bleu`), chrF++ and, with
+``eval.comet.enabled``, COMET (paper: wmt22-comet-da, 0-100; :mod:`.comet_score`).
 """
 
 from __future__ import annotations
 
 from sdrrl_ray import languages, storage
-from sdrrl_ray.evaluation import common, stats
+from sdrrl_ray.evaluation import comet_score, common, stats
 from sdrrl_ray.evaluation.common import ENGLISH, ENGLISH_SIDE, TARGET, Context, Unit
 from sdrrl_ray.evaluation.metrics.bleu import corpus_scores
 
 NAME = "flores"
 DEFAULT_TEMPLATE = "Translate the following sentence from {src_lang} to {tgt_lang}.\n{sentence}"
 BODY_FIELD = "sentence"
-METRICS = (("bleu", "BLEU"), ("chrf++", "chrF++"))
+METRICS = (("bleu", "BLEU"), ("chrf++", "chrF++"), ("comet", "COMET"))
 
 
 def units(targets: list[str]) -> list[Unit]:
@@ -95,5 +96,13 @@ def score(items: list[dict], preds: dict, unit: Unit, ctx: Context) -> dict:
     ids = [it["item_id"] for it in items]
     samples = {"bleu": stats.corpus(ids, s["bleu_stats"], s["bleu_scorer"]),
                "chrf++": stats.corpus(ids, s["chrf_stats"], s["chrf_scorer"])}
-    return {"metrics": {"bleu": s["bleu"], "chrf++": s["chrf++"]}, "n": len(items), "info": info, "items": per_item,
-            "samples": samples}
+    metrics = {"bleu": s["bleu"], "chrf++": s["chrf++"]}
+    comet = comet_score.segment_scores(ctx.eval.comet, [(it["source"], h, it["reference"])
+                                                        for it, h in zip(items, hyps)])
+    if comet is not None:
+        samples["comet"] = stats.means(ids, comet)
+        metrics["comet"] = samples["comet"].score()
+        info["comet_model"] = comet_score.signature(ctx.eval.comet)
+        for row, value in zip(per_item, comet):
+            row["comet"] = value
+    return {"metrics": metrics, "n": len(items), "info": info, "items": per_item, "samples": samples}

@@ -32,7 +32,7 @@ from sdrrl_ray.evaluation.common import AGGREGATE_PARTS
 STATS_NOTE = {
     "interval": "95% interval: Wilson score interval for accuracies and rates (per item 0/1); percentile "
                 f"bootstrap over items ({stats.RESAMPLES} resamples, fixed seed) for corpus metrics (BLEU, chrF++, "
-                "ROUGE, F1, cosine), the metric recomputed on each resample by the report's own scorer; AVG and "
+                "ROUGE, F1, COMET, cosine), the metric recomputed on each resample by the report's own scorer; AVG and "
                 "aggregates: for rates the Wilson interval at the effective n (1 / sum of w^2 / n over the "
                 "languages), otherwise the bootstrap with each language's items resampled on their own",
     "test": "difference to the baseline: exact McNemar test (two-sided binomial on the items only one model "

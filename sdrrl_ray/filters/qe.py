@@ -1,18 +1,21 @@
-"""Reference-free quality estimation (CometKiwi, paper: reject below tau = 0.8), optional.
+"""COMET scoring in a separate environment: reference-free quality estimation for the translation
+filter (``filter.qe``: CometKiwi, paper: reject below tau = 0.8) and reference-based COMET for FLORES
+(``eval.comet``: wmt22-comet-da). Both are optional and share this client.
 
 ``unbabel-comet`` cannot share the main environment, so scoring runs elsewhere:
 
-- ``filter.qe.python``: the python of an environment with unbabel-comet; each filter actor starts
-  :mod:`sdrrl_ray.filters.qe_worker` there once and talks JSON lines over its stdin/stdout
+- ``python``: the python of an environment with unbabel-comet; each filter actor (or the evaluation)
+  starts :mod:`sdrrl_ray.filters.qe_worker` there once and talks JSON lines over its stdin/stdout
   (:class:`SubprocessQEScorer`);
-- ``filter.qe.url``: an HTTP scoring service (``qe_worker.py --serve PORT`` in that environment,
-  or anything that answers ``POST {"data": [{"src", "mt"}]}`` with ``{"scores": [...]}``;
+- ``url``: an HTTP scoring service (``qe_worker.py --serve PORT`` in that environment,
+  or anything that answers ``POST {"data": [{"src", "mt"[, "ref"]}]}`` with ``{"scores": [...]}``;
   :class:`HTTPQEScorer`). When both are set the URL is used. Each request has a timeout; connection
   errors, timeouts and 429/5xx answers are retried a bounded number of times with exponential backoff,
   then :class:`QEServiceError` names the URL and what to check.
 
-:func:`check_qe_available` is the start-up check: QE enabled without either, or with one that does
-not work, is a :class:`~sdrrl_ray.errors.UserError` before any data is read.
+:func:`check_qe_available` is the start-up check: scoring enabled without either, or with one that does
+not work, is a :class:`~sdrrl_ray.errors.UserError` before any data is read. A scorer takes
+(source, translation) pairs, or (source, translation, reference) triples for reference-based COMET.
 """
 
 from __future__ import annotations
@@ -39,13 +42,17 @@ INSTALL_HINT = "install it there with: <python> -m pip install unbabel-comet"
 
 
 class QEScorer(Protocol):
-    def score(self, pairs: Sequence[tuple[str, str]]) -> list[float]:
-        """One score per (source, translation) pair."""
+    def score(self, pairs: Sequence[tuple[str, ...]]) -> list[float]:
+        """One score per (source, translation) pair or (source, translation, reference) triple."""
         ...
 
 
+def _rows(pairs: Sequence[tuple[str, ...]]) -> list[dict]:
+    return [dict(zip(("src", "mt", "ref"), p)) for p in pairs]
+
+
 def _qe_config(cfg: Any):
-    """Accept the root Config, a FilterConfig, a QEConfig or a dict of QEConfig fields."""
+    """Accept the root Config, a FilterConfig, a QEConfig (or a CometConfig) or a dict of QEConfig fields."""
     from sdrrl_ray.config import QEConfig
 
     if isinstance(cfg, dict):
@@ -57,52 +64,53 @@ def _qe_config(cfg: Any):
     return cfg
 
 
-def check_qe_available(cfg: Any, timeout_s: float = 120.0) -> None:
-    """Start-up check of ``filter.qe``; raises :class:`UserError` with the fix. No-op when disabled."""
+def check_qe_available(cfg: Any, timeout_s: float = 120.0, key: str = "filter.qe") -> None:
+    """Start-up check of ``filter.qe`` (or the section ``key`` names, e.g. ``eval.comet``); raises
+    :class:`UserError` with the fix. No-op when disabled."""
     qe = _qe_config(cfg)
     if not qe.enabled:
         return
     if not qe.url and not qe.python:
         raise UserError(
-            "filter.qe.enabled=true needs a CometKiwi scorer, and unbabel-comet cannot be installed in the "
-            "pipeline's environment: set filter.qe.python to the python of an environment that has it "
-            "(e.g. filter.qe.python=/opt/comet/bin/python) or filter.qe.url to a scoring service "
-            f"(run {WORKER} --serve PORT there), or set filter.qe.enabled=false"
+            f"{key}.enabled=true needs a COMET scorer ({qe.model}), and unbabel-comet cannot be installed in the "
+            f"pipeline's environment: set {key}.python to the python of an environment that has it "
+            f"(e.g. {key}.python=/opt/comet/bin/python; `make comet-env` builds .venv-comet) or {key}.url to a "
+            f"scoring service (run {WORKER} --serve PORT there), or set {key}.enabled=false"
         )
     if qe.url:
         try:
             HTTPQEScorer(qe.url, timeout_s=min(timeout_s, 30.0), attempts=2, backoff_s=0.5).score([])
         except Exception as exc:
             raise UserError(
-                f"filter.qe.url={qe.url} does not answer a scoring request ({exc}); start the service "
+                f"{key}.url={qe.url} does not answer a scoring request ({exc}); start the service "
                 f"({WORKER} --serve PORT in the unbabel-comet environment) or fix the URL"
             ) from None
         return
     python = os.path.expanduser(qe.python)
     if not (os.path.isfile(python) and os.access(python, os.X_OK)):
-        raise UserError(f"filter.qe.python={qe.python} is not an executable file; "
+        raise UserError(f"{key}.python={qe.python} is not an executable file; "
                         "point it at the python of an environment with unbabel-comet")
     try:
         proc = subprocess.run([python, "-c", "import comet"], capture_output=True, text=True, timeout=timeout_s)
     except subprocess.TimeoutExpired:
-        raise UserError(f"filter.qe.python={qe.python}: 'import comet' did not finish in {timeout_s:.0f} s") from None
+        raise UserError(f"{key}.python={qe.python}: 'import comet' did not finish in {timeout_s:.0f} s") from None
     if proc.returncode != 0:
         tail = (proc.stderr.strip().splitlines() or ["(no message)"])[-1]
         raise UserError(
-            f"filter.qe.python={qe.python} cannot import comet ({tail}); {INSTALL_HINT.replace('<python>', qe.python)}"
+            f"{key}.python={qe.python} cannot import comet ({tail}); {INSTALL_HINT.replace('<python>', qe.python)}"
         )
 
 
-def build_qe_scorer(cfg: Any) -> Optional[QEScorer]:
-    """The scorer ``filter.qe`` describes, or None when QE is disabled."""
+def build_qe_scorer(cfg: Any, key: str = "filter.qe") -> Optional[QEScorer]:
+    """The scorer ``filter.qe`` (or the section ``key`` names) describes, or None when it is disabled."""
     qe = _qe_config(cfg)
     if not qe.enabled:
         return None
     if qe.url:
-        return HTTPQEScorer(qe.url, batch_size=qe.batch_size)
+        return HTTPQEScorer(qe.url, batch_size=qe.batch_size, key=key)
     if qe.python:
         return SubprocessQEScorer(qe.python, model=qe.model, batch_size=qe.batch_size)
-    check_qe_available(qe)  # raises the start-up error
+    check_qe_available(qe, key=key)  # raises the start-up error
     return None
 
 
@@ -125,17 +133,18 @@ class HTTPQEScorer:
     (at most ``max_backoff_s``) in between; then :class:`QEServiceError` names the URL and what to check."""
 
     def __init__(self, url: str, batch_size: int = 32, timeout_s: float = 600.0, attempts: int = 4,
-                 backoff_s: float = 2.0, max_backoff_s: float = 60.0):
+                 backoff_s: float = 2.0, max_backoff_s: float = 60.0, key: str = "filter.qe"):
         if attempts < 1:
             raise ValueError(f"attempts={attempts} must be >= 1")
         self.url = url
+        self.key = key  # the config section that names the service (its errors say what to fix)
         self.batch_size = batch_size
         self.timeout_s = timeout_s
         self.attempts = attempts
         self.backoff_s = backoff_s
         self.max_backoff_s = max_backoff_s
 
-    def score(self, pairs: Sequence[tuple[str, str]]) -> list[float]:
+    def score(self, pairs: Sequence[tuple[str, ...]]) -> list[float]:
         if not pairs:
             return self._post([])
         out: list[float] = []
@@ -143,8 +152,8 @@ class HTTPQEScorer:
             out += self._post(pairs[k:k + self.batch_size])
         return out
 
-    def _post(self, pairs: Sequence[tuple[str, str]]) -> list[float]:
-        body = json.dumps({"data": [{"src": s, "mt": t} for s, t in pairs]}).encode()
+    def _post(self, pairs: Sequence[tuple[str, ...]]) -> list[float]:
+        body = json.dumps({"data": _rows(pairs)}).encode()
         start = time.monotonic()
         for attempt in range(1, self.attempts + 1):
             try:
@@ -159,7 +168,7 @@ class HTTPQEScorer:
                     raise QEServiceError(
                         f"QE service {self.url} did not answer after {attempt} attempt(s) in "
                         f"{time.monotonic() - start:.0f} s (last error: {why}); check that the scoring service is "
-                        f"running ({WORKER} --serve PORT in the unbabel-comet environment), that filter.qe.url "
+                        f"running ({WORKER} --serve PORT in the unbabel-comet environment), that {self.key}.url "
                         f"points at it and is reachable from this node, and that it answers within "
                         f"{self.timeout_s:.0f} s", attempts=attempt) from exc
                 wait = min(self.max_backoff_s, self.backoff_s * 2 ** (attempt - 1))
@@ -207,12 +216,12 @@ class SubprocessQEScorer:
             raise RuntimeError(f"the QE worker could not load {model}: {ready.get('error')}; "
                                f"stderr: {self._stderr_tail()}")
 
-    def score(self, pairs: Sequence[tuple[str, str]]) -> list[float]:
+    def score(self, pairs: Sequence[tuple[str, ...]]) -> list[float]:
         if not pairs:
             return []
         with self._lock:
             self._next_id += 1
-            req = {"id": self._next_id, "data": [{"src": s, "mt": t} for s, t in pairs]}
+            req = {"id": self._next_id, "data": _rows(pairs)}
             try:
                 self.proc.stdin.write((json.dumps(req) + "\n").encode())
                 self.proc.stdin.flush()

@@ -1,6 +1,7 @@
-"""CometKiwi scoring worker, run with the python of a separate environment that has unbabel-comet
-(it imports nothing from ``sdrrl_ray``): line-delimited JSON on stdio (``filter.qe.python``) or an
-HTTP service (``filter.qe.url``). Usage and protocol: ``docs/cometkiwi-worker.md``.
+"""COMET scoring worker (CometKiwi for ``filter.qe``, reference-based COMET for ``eval.comet``), run with
+the python of a separate environment that has unbabel-comet (it imports nothing from ``sdrrl_ray``):
+line-delimited JSON on stdio (``*.python``) or an HTTP service (``*.url``). Usage and protocol:
+``docs/comet-worker.md``.
 """
 
 from __future__ import annotations
@@ -34,7 +35,8 @@ class Scorer:
     def score(self, data: list) -> list:
         if not data:
             return []
-        rows = [{"src": str(d["src"]), "mt": str(d["mt"])} for d in data]
+        # CometKiwi reads (src, mt); reference-based COMET (wmt22-comet-da) also "ref"
+        rows = [{k: str(d[k]) for k in ("src", "mt", "ref") if k in d} for d in data]
         with self.lock:
             out = self.model.predict(rows, batch_size=self.batch_size, gpus=self.gpus, progress_bar=False)
         return [float(s) for s in out.scores]

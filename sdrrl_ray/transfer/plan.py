@@ -19,6 +19,7 @@ from typing import Callable, Optional
 
 import numpy as np
 
+from sdrrl_ray.assets import resolve_comet_model
 from sdrrl_ray.config import Config
 from sdrrl_ray.engines.base import EngineOptions
 from sdrrl_ray.ingest.files import InputFile
@@ -102,6 +103,8 @@ def backend_options(cfg: Config) -> BackendOptions:
 
 def filter_kwargs(cfg: Config) -> dict:
     f = {k: v for k, v in dataclasses.asdict(cfg.filter).items() if k != "pool"}
+    if cfg.filter.qe.enabled:  # the actors get a model the worker loads (demo:cometkiwi is built here)
+        f["qe"]["model"] = resolve_comet_model(cfg.filter.qe.model, cfg.filter.qe.python, "filter.qe.model")
     return dict(**f, languages=[cfg.languages.source, *cfg.languages.targets])
 
 

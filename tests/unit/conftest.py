@@ -26,5 +26,6 @@ def _no_ray_and_no_demo_build(monkeypatch):
     import ray
 
     monkeypatch.setattr(ray, "init", refuse("ray.init"))
-    for module in ("sdrrl_ray.demo.build", "sdrrl_ray.demo.mt"):  # every demo model is built or found through it
+    # every demo model (LM, MT, COMET checkpoints) is built or found through cached_folder
+    for module in ("sdrrl_ray.demo.build", "sdrrl_ray.demo.mt", "sdrrl_ray.demo.comet_checkpoints"):
         monkeypatch.setattr(f"{module}.cached_folder", refuse(f"a demo model ({module})"))
