@@ -1,7 +1,7 @@
 """The arms ``sdrrl compare`` can run: each is the user's config with the settings that define one of
-the paper's methods (section 2.2 baselines, Table 6 ablations) set over it. The one table of them;
-the files under ``jobs/configs/presets/`` spell the same settings out for the demo (a unit test
-checks they agree).
+the paper's methods (its four baselines, paper-spec sections 2.2 and 8; the Table 6 ablations) set over
+it. The one table of them; the files under ``jobs/configs/presets/`` spell the same settings out for the
+demo (a unit test checks they agree).
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sdrrl_ray.errors import ConfigError
-from sdrrl_ray.schema import COMP, LL, MT, PARALLEL_TASKS, SUBSETS, TT, VARIANTS
+from sdrrl_ray.schema import COMP, LL, LT, MT, PARALLEL_TASKS, SUBSETS, TL, TT, VARIANTS
 
 _SDRRL = {
     "answer": {"mode": "mixed"},
@@ -35,6 +35,13 @@ ARMS: dict[str, tuple[str, dict]] = {
                _over(_NO_EXTRAS, transfer={"subsets": [LL]})),
     "translate-then-sft": ("gold Q/A translated into the target, TT only (paper baseline T-SFT)",
                            _over(_NO_EXTRAS, transfer={"subsets": [TT]})),
+    # CIT and XCOT from this project's stages; what each leaves out of its paper: jobs/configs/presets/{cit,xcot}.yaml
+    "cit": ("cross-lingual instructions: English question, gold answer in the target, LT only "
+            "(paper baseline CIT, Li et al. 2023a)",
+            _over(_NO_EXTRAS, transfer={"subsets": [LT]})),
+    "xcot": ("code-switched questions, LL + TT plus TL (target question, English answer), gold "
+             "(paper baseline XCOT, Chai et al. 2024)",
+             _over(_NO_EXTRAS, code_switch={"enabled": True}, transfer={"subsets": [LL, TL, TT]})),
     "sdrrl": ("SDRRL, the full method (Table 6 row 1)", _SDRRL),
     "ablation-no-tl-lt": ("- D_TL and D_LT (Table 6 row 2)",
                           _over(_SDRRL, transfer={"subsets": [LL, TT, MT, COMP]})),
@@ -47,7 +54,8 @@ ARMS: dict[str, tuple[str, dict]] = {
                                _over(_SDRRL, answer={"mode": "gold"}, code_switch={"enabled": False},
                                      transfer={"subsets": list(PARALLEL_TASKS)})),
 }
-PAPER_ARMS = ("sft-en", "translate-then-sft", "sdrrl")
+PAPER_ARMS = ("sft-en", "translate-then-sft", "sdrrl")  # compare's default arms
+BASELINES = ("sft-en", "translate-then-sft", "cit", "xcot")  # the paper's four baselines (paper-spec section 8)
 ABLATIONS = tuple(a for a in ARMS if a.startswith("ablation-"))
 
 
