@@ -56,6 +56,22 @@ class Context:
         return int(default if default is not None else self.eval.max_new_tokens)
 
 
+@dataclass(frozen=True)
+class ModelEntry:
+    """A model to evaluate: its report row, its folder and the target it serves."""
+
+    name: str  # report row
+    path: str
+    target: Optional[str] = None  # None: serves every target
+
+    @property
+    def key(self) -> str:
+        return self.name if self.target is None else f"{self.name}-{self.target}"
+
+    def targets(self, all_targets: list[str]) -> list[str]:
+        return list(all_targets) if self.target is None else [self.target]
+
+
 def mono_units(task: str, targets: Iterable[str], english: bool = True) -> list[Unit]:
     """One unit per target language, plus English (shared by every column) when ``english``."""
     out = [Unit(task, t, t, t, t, TARGET) for t in targets]

@@ -1,5 +1,6 @@
-"""The evaluation report's plots: one bar chart per task, the Table 6 aggregates, and the
-representation-alignment scatter (PCA of parallel sentences' last-token hidden states).
+"""The evaluation report's plots: one bar chart per task, the Table 6 aggregates, the
+representation-alignment scatter (PCA of parallel sentences' last-token hidden states) and, with
+``train.export_every_epoch``, the off-target rate per epoch (:mod:`.epochs`).
 
 Bars carry their 95% intervals as error bars; a multiple-choice task's chance level is a dashed line;
 a panel whose metric is 0 for every model shows that sentence instead of an empty axis."""
@@ -10,6 +11,7 @@ import math
 import os
 from typing import Optional
 
+from sdrrl_ray.evaluation import epochs
 from sdrrl_ray.evaluation.common import AGGREGATE_PARTS, AGGREGATE_TITLES, column_code
 
 
@@ -115,6 +117,9 @@ def plot(folder: str, rep: dict, vectors: Optional[dict]) -> list[str]:
             path = os.path.join(folder, f"alignment_{unit}.png")
             fig.savefig(path, dpi=90)
             files.append(os.path.basename(path))
+    if rep.get("offtarget_epochs"):  # train.export_every_epoch (paper Fig. 3)
+        name = epochs.plot(folder, rep["offtarget_epochs"])
+        files += [name] if name else []
     return files
 
 

@@ -14,7 +14,8 @@ every target on all of them. Task data come from ``eval.data_dir`` (one sub-fold
 released layout); when empty, from the demo's own files (``sdrrl_ray/demo/eval_data``).
 
 Outputs: ``OUT/predictions/<model>.<task>.jsonl`` (one row per request), ``OUT/report.json``,
-``OUT/report.md`` and ``OUT/plots/*.png``. Each (model, task, language) unit is also saved on its own,
+``OUT/report.md`` and ``OUT/plots/*.png``; with ``train.export_every_epoch`` also the off-target rate of each
+per-epoch export (:mod:`.epochs`). Each (model, task, language) unit is also saved on its own,
 atomically, as soon as its answers are in (``OUT/predictions/units/``, :mod:`.saved`): a rerun after a
 kill (or after adding a model or a task) reuses the units whose model, requests and settings match.
 ``score_only=True`` (or ``eval.predictions=FOLDER``) scores saved predictions without loading any model.
@@ -27,35 +28,21 @@ import json
 import logging
 import os
 import time
-from dataclasses import dataclass
+from functools import partial
 from typing import Optional
 
 from sdrrl_ray import languages, storage
 from sdrrl_ray.assets import demo_eval_data_dir, resolve_model
 from sdrrl_ray.config import Config
 from sdrrl_ray.errors import UserError
-from sdrrl_ray.evaluation import common
-from sdrrl_ray.evaluation.common import ENGLISH, Context, MissingData, Unit
+from sdrrl_ray.evaluation import comet_score, common, epochs
+from sdrrl_ray.evaluation.common import ENGLISH, Context, MissingData, ModelEntry, Unit
 from sdrrl_ray.evaluation.tasks import NO_SHOTS, ORDER, TASKS
 from sdrrl_ray.layout.paths import Out
 
 log = logging.getLogger("sdrrl_ray.eval")
 
 BASE, TRAINED = "base", "sdrrl"
-
-
-@dataclass(frozen=True)
-class ModelEntry:
-    name: str  # report row
-    path: str
-    target: Optional[str] = None  # None: serves every target
-
-    @property
-    def key(self) -> str:
-        return self.name if self.target is None else f"{self.name}-{self.target}"
-
-    def targets(self, all_targets: list[str]) -> list[str]:
-        return list(all_targets) if self.target is None else [self.target]
 
 
 def _is_model(path: str) -> bool:
@@ -108,6 +95,8 @@ def discover_models(cfg: Config) -> tuple[list[ModelEntry], list[str]]:
 
 
 def context(cfg: Config) -> Context:
+    if "flores" in cfg.eval.tasks:
+        comet_score.check(cfg.eval.comet)  # before any model runs
     return Context(
         eval=cfg.eval,
         seed=cfg.seed,
@@ -383,9 +372,14 @@ def run_eval(cfg: Config, score_only: bool = False, callable_cls=None, evidence:
         for task, unit in {(t, u) for entry in entries for t, u in entry_units(entry, tasks, targets)}:
             store.get(task, unit)
         contam = contamination.check(cfg, {(t, u): items for (t, u), items in store.scored().items()}, cfg.out_dir)
+    answers = ((lambda entry, units, folder: read_predictions(folder)[1]) if score_only or e.predictions
+               else partial(predict, cfg, store=store, ctx=ctx, callable_cls=callable_cls))
+    per_epoch = epochs.evaluate(cfg, tasks, entries, samples, store, ctx, folder, answers, notes)  # paper Fig. 3
     baseline = e.baseline or (BASE if any(x.name == BASE for x in entries) else entries[0].name)
     rep = report.build(cfg, entries, tasks, targets, results, info, contam, baseline, notes,
                        seconds=time.perf_counter() - t0, data_dir=data_dir, samples=samples)
+    if per_epoch:
+        rep["offtarget_epochs"] = per_epoch
     report.write(Out(cfg.out_dir), rep, vectors=vectors if e.plots else None, plots=e.plots)
     if evidence is not None:
         evidence.update(results=results, samples=samples, entries=entries, tasks=tasks, targets=targets,

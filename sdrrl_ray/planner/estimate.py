@@ -220,7 +220,15 @@ def eval_work(cfg: Config) -> dict:
             n_lang = 1 + sum(1 for t in covered if _supports(t, task))  # English too
             items = cfg.eval.limit or EVAL_ITEMS[task]
             tokens += n_lang * items * cfg.eval.task_max_new_tokens.get(task, cfg.eval.max_new_tokens)
-    return {"models": len(models), "output_tokens": tokens,
+    n_models = len(models)
+    if cfg.train.export_every_epoch and "offtarget" in cfg.eval.tasks and not cfg.eval.models:
+        # each epoch's export of each trained model, on the off-target prompts of its own targets only
+        groups = [[t] for t in targets] if cfg.train.per_target else [targets]
+        n_models += cfg.train.epochs * len(groups)
+        tokens += (cfg.train.epochs * sum(_supports(t, "offtarget") for t in targets)
+                   * (cfg.eval.limit or EVAL_ITEMS["offtarget"])
+                   * cfg.eval.task_max_new_tokens.get("offtarget", cfg.eval.max_new_tokens))
+    return {"models": n_models, "output_tokens": tokens,
             "items": "eval.limit" if cfg.eval.limit else "public test-set sizes"}
 
 

@@ -219,6 +219,9 @@ def test_all_phases_on_s3_and_resume_from_the_bucket(s3_server, demo_model, tmp_
     assert "report.md" in objects and bucket.text("report.md").startswith("#")
     assert report["plots"] and all(p in objects for p in report["plots"]) and "plots/loss.png" in objects
     assert any(k.startswith("predictions/sdrrl.") for k in objects)
+    # demo.yaml's train.export_every_epoch: the export after epoch 1 in the bucket, and its off-target rate
+    assert "epochs/ja/epoch-1/model.safetensors" in objects and "plots/offtarget_epochs.png" in objects
+    assert [c["model"] for c in report["offtarget_epochs"]["rows"][0]["cells"]][1:] == [f"{OUT}/epochs/ja/epoch-1"]
 
     # 2. the same command again: resumes from the bucket
     t0 = time.perf_counter()
