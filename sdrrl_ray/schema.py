@@ -86,6 +86,33 @@ INGEST_SCHEMA = _schema(["item_id", "record", "source_file", "line", "question",
 KEPT_SCHEMA = _schema(["id", "item_id", "subset", "src_lang", "tgt_lang", "question_lang", "answer_lang",
                        "answer_source", "question", "answer", "n_switched", "switch_candidates", "switch_dict",
                        "record", "gen_cached", "pair_rows"])
+# what each subset is and what each kept column means (the dataset card, sdrrl_ray/transfer/card.py)
+SUBSET_DOCS = {
+    LL: "source-language question, source-language answer (the distilled answer as given)",
+    TL: "question translated into the target language, source-language answer",
+    LT: "source-language question, answer translated into the target language",
+    TT: "question and answer both translated into the target language",
+    MT: "parallel corpus: translate a sentence, source to target and target to source",
+    COMP: "parallel corpus: complete a target-language sentence from its cut-off beginning",
+}
+KEPT_COLUMN_DOCS = {
+    "id": "unique, stable row id: {item_id}:{target}:{subset}; parallel rows {item_id}:mt-{from}-{to}, {item_id}:comp",
+    "item_id": "the instruction item the row comes from (par:{target}:{pair} for parallel-corpus rows)",
+    "subset": "LL, TL, LT, TT (question/answer language pair; L = source, T = target), mt or comp",
+    "src_lang": "the resource-rich source language (ISO 639-1)",
+    "tgt_lang": "the target language this row trains (ISO 639-1)",
+    "question_lang": "language of the question",
+    "answer_lang": "language of the answer",
+    "answer_source": "gold (the instruction set's answer), self (the model's own answer) or parallel",
+    "question": "the prompt (code-switched words included)",
+    "answer": "the response trained on",
+    "n_switched": "words of the question replaced by code-switching",
+    "switch_candidates": "dictionary words found in the question (each replaced with probability p)",
+    "switch_dict": "the code-switching dictionary used; 'none' when the direction has none, 'off' when not switched",
+    "record": "the record's position in the instruction files (null for parallel rows)",
+    "gen_cached": "the model's own answer was read from the saved generations",
+    "pair_rows": "rows, kept and rejected, of the row's (item, target) set (resume bookkeeping)",
+}
 # OUT/rejects/*.parquet
 REJECT_SCHEMA = _schema(["id", "item_id", "tgt_lang", "subset", "part", "record", "source_file", "line",
                          "stage", "reason", "detail", "question", "answer", "pair_rows"])

@@ -25,6 +25,7 @@ from sdrrl_ray.layout.sink import SplitParquetSink
 from sdrrl_ray.provenance import git_commit, versions
 from sdrrl_ray.runtime import init_ray
 from sdrrl_ray.schema import COMP, MT, VARIANTS
+from sdrrl_ray.transfer.card import write_card
 from sdrrl_ray.transfer.counts import count_output
 from sdrrl_ray.transfer.fingerprint import fingerprint
 from sdrrl_ray.transfer.parallel import parallel_rows
@@ -97,6 +98,8 @@ def run_transfer_set(cfg: Config) -> dict:
     if manifest is not None and manifest.get("complete") and manifest.get("fingerprint") == fp:
         if not (state.damaged or state.uncommitted or state.incomplete):
             log.warning("%s is complete for this config and input; nothing to do", out)
+            if not storage.exists(paths.card):  # a run made before the card existed
+                write_card(out, manifest)
             return manifest
         manifest["complete"] = False
         storage.write_json(paths.manifest, manifest)
@@ -177,6 +180,7 @@ def run_transfer_set(cfg: Config) -> dict:
     if problems:
         raise OutputError(f"{out} does not add up: {'; '.join(problems)}; run the same command again to redo "
                           f"what is missing (details in {paths.manifest})")
+    write_card(out, manifest)  # OUT/README.md, the dataset card
     return manifest
 
 

@@ -15,6 +15,7 @@ import pytest
 from sdrrl_ray.config import load_config
 from sdrrl_ray.layout.parts import read_parts as read_output
 from sdrrl_ray.layout.paths import REJECTS
+from sdrrl_ray.schema import SUBSET_DOCS
 from sdrrl_ray.transfer.run import run_transfer_set
 from tests.conftest import DEMO_CONFIG as DEMO
 from tests.conftest import ROOT, kill_after_first_commit, sdrrl_cmd, write_jsonl
@@ -82,6 +83,8 @@ def test_200_demo_instruction_rows(ray_local, demo_model, tmp_path, engine):
     assert manifest["subsets"]["LL"] == len(rows)
     assert manifest["provenance"]["inputs"][0]["sha256"]
     assert manifest["versions"]["ray"] and "demo data written for sdrrl-ray" in " ".join(manifest["licences"])
+    card = (tmp_path / "a" / "README.md").read_text(encoding="utf-8")  # the dataset card, beside the parts
+    assert f"| LL | {SUBSET_DOCS['LL']} | {len(rows)} | {len(rows)} |" in card
 
     # determinism: a second run into a fresh folder gives the same rows
     again = run_transfer_set(load_config(DEMO, overrides(tmp_path / "b", engine)))
