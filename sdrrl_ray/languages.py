@@ -99,6 +99,14 @@ def get(iso: str) -> Language:
         ) from None
 
 
+def name_of(iso: str) -> str:
+    """The language's English name for cards and reports; the code itself when the registry lacks it."""
+    try:
+        return get(iso).name
+    except ValueError:
+        return iso
+
+
 def script_share(text: str, script: str) -> float:
     """Share of the letters of ``text`` that fall in ``script``'s Unicode blocks (0.0 for no letters)."""
     ranges = SCRIPT_RANGES[script]

@@ -16,6 +16,12 @@ lists is there with its size; a truncated or deleted file, or a missing or corru
   gone, Ray would refuse to start, so it is moved aside (``*.damaged``) and the newest whole
   checkpoint is passed to the workers explicitly.
 
+- :func:`prune` (on the driver, after a run's export): deletes every checkpoint folder but the latest and,
+  in the latest, DeepSpeed's optimizer state (``*optim_states.pt``: with ZeRO-3 also the fp32 weight
+  partitions), rewriting each rank's manifest without them and with ``"optimizer_state": "deleted"``.
+  Such a checkpoint is whole but cannot be resumed from: :func:`choose` passes it over (no warning) and
+  :func:`check_run_state` sets Ray's record aside, so a refit starts over from the base model.
+
 Paths are on a ``pyarrow.fs`` filesystem (Ray Train's: local, NFS, s3://, gs://).
 """
 
@@ -33,6 +39,9 @@ MANIFEST = "sdrrl-manifest.rank{rank}.json"
 _MANIFEST_RE = re.compile(r"^sdrrl-manifest\.rank(\d+)\.json$")
 CHECKPOINT_PREFIX = "checkpoint_"
 RAY_SNAPSHOT = "checkpoint_manager_snapshot.json"
+# DeepSpeed's zero_pp_rank_<r>_mp_rank_00_optim_states.pt (ZeRO 1-3; also bf16_zero_..._optim_states.pt)
+OPTIMIZER_STATE_RE = re.compile(r"(^|/)[^/]*optim_states\.pt$")
+DELETED = "deleted"
 
 
 def write_manifest(local_dir: str, *, rank: int, world: int, state: dict) -> str:
@@ -111,6 +120,14 @@ def state_of(fs: Any, path: str) -> dict:
         return {}
 
 
+def pruned(fs: Any, path: str) -> bool:
+    """True when :func:`prune` deleted this checkpoint's optimizer state (whole, but not resumable)."""
+    try:
+        return _read_json(fs, f"{path.rstrip('/')}/{MANIFEST.format(rank=0)}").get("optimizer_state") == DELETED
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
 def checkpoint_folders(fs: Any, run_dir: str) -> list[str]:
     """The run's checkpoint folders, oldest first (Ray names them ``checkpoint_<date and time>``)."""
     import pyarrow.fs
@@ -126,8 +143,8 @@ def choose(fs: Any, latest: str) -> tuple[Optional[str], list[tuple[str, str]]]:
     newest whole checkpoint before it in its run folder; None when there is none."""
     damaged: list[tuple[str, str]] = []
     why = problem(fs, latest)
-    if why is None:
-        return latest, damaged
+    if why is None:  # a pruned one (a finished run's, optimizer state deleted) cannot be resumed: start over
+        return (None if pruned(fs, latest) else latest), damaged
     damaged.append((latest, why))
     run_dir, name = latest.rstrip("/").rsplit("/", 1)
     for folder in reversed(checkpoint_folders(fs, run_dir)):
@@ -135,7 +152,7 @@ def choose(fs: Any, latest: str) -> tuple[Optional[str], list[tuple[str, str]]]:
             continue
         why = problem(fs, folder)
         if why is None:
-            return folder, damaged
+            return (None if pruned(fs, folder) else folder), damaged
         damaged.append((folder, why))
     return None, damaged
 
@@ -176,6 +193,10 @@ def check_run_state(run_url: str) -> tuple[Optional[str], list[str]]:
         return None, []
     folders = checkpoint_folders(fs, run_dir)
     snapshot = f"{run_dir}/{RAY_SNAPSHOT}"
+    if folders and problem(fs, folders[-1]) is None and pruned(fs, folders[-1]):
+        fs.move(snapshot, snapshot + ".pruned")  # else Ray hands out (or misses) checkpoints that cannot resume
+        return None, [f"run {run_dir} finished and its checkpoints were pruned after export (optimizer state "
+                      f"deleted, train.keep_checkpoints=latest): training starts over from the base model"]
     why = None
     try:
         gone = sorted(n for n in _dir_names(_read_json(fs, snapshot)) if _files(fs, f"{run_dir}/{n}") is None)
@@ -210,3 +231,31 @@ def restore_point(ckpt: Any, *, rank: int, dist: Any) -> tuple[Any, list[tuple[s
     if path == ckpt.path:
         return ckpt, damaged
     return (None if path is None else Checkpoint(path, filesystem=ckpt.filesystem)), damaged
+
+
+def prune(run_url: str) -> dict:
+    """After a finished run's export: delete every checkpoint folder but the latest and the latest's optimizer
+    state, rewriting its manifests (see the module doc). Returns what was deleted and the bytes freed."""
+    fs, run_dir = filesystem(run_url)
+    folders = checkpoint_folders(fs, run_dir)
+    report: dict = dict(kept=None, folders_deleted=[], files_deleted=[], bytes_freed=0)
+    if not folders:
+        return report
+    latest, older = folders[-1], folders[:-1]
+    found = _files(fs, latest) or {}
+    optim = {rel: size for rel, size in found.items() if OPTIMIZER_STATE_RE.search(rel)}
+    manifests = sorted(name for name in found if _MANIFEST_RE.match(name))
+    for name in manifests:  # first: a manifest must never list a file that is gone
+        manifest = _read_json(fs, f"{latest}/{name}")
+        manifest["files"] = {k: v for k, v in manifest.get("files", {}).items() if k not in optim}
+        manifest["optimizer_state"] = DELETED
+        with fs.open_output_stream(f"{latest}/{name}") as fh:
+            fh.write(json.dumps(manifest).encode("utf-8"))
+    for rel in sorted(optim):
+        fs.delete_file(f"{latest}/{rel}")
+    for folder in older:
+        report["bytes_freed"] += sum((_files(fs, folder) or {}).values())
+        fs.delete_dir(folder)
+    report.update(kept=latest, folders_deleted=[f.rsplit("/", 1)[1] for f in older], files_deleted=sorted(optim))
+    report["bytes_freed"] += sum(optim.values())
+    return report

@@ -158,3 +158,38 @@ def test_damaged_ray_record_is_set_aside_and_the_newest_whole_checkpoint_passed_
     assert (run_dir / (checkpoints.RAY_SNAPSHOT + ".damaged")).exists()
     assert "is damaged" in lines[0] and expected in lines[-1]
     assert checkpoints.check_run_state(str(run_dir)) == (None, [])  # Ray starts a new record
+
+
+def test_prune_keeps_the_latest_checkpoint_without_its_optimizer_state(run_dir):
+    """After a finished run: older checkpoint folders deleted, the latest's optim_states removed and unlisted,
+    its manifests marked; it is then whole (not damaged) but not resumed from, and Ray's record is set aside."""
+    first, second = fake_checkpoint(run_dir, "01", 2), fake_checkpoint(run_dir, "02", 4)
+    ray_snapshot(run_dir, first, second)
+    older = sum(os.path.getsize(os.path.join(d, n)) for d, _, ns in os.walk(first) for n in ns)
+
+    report = checkpoints.prune(str(run_dir))
+    assert report["kept"] == second and report["folders_deleted"] == [os.path.basename(first)]
+    assert report["files_deleted"] == [f"ds/zero_pp_rank_{r}_mp_rank_00_optim_states.pt" for r in (0, 1)]
+    assert report["bytes_freed"] == older + 2 * 104
+    assert checkpoints.checkpoint_folders(FS, str(run_dir)) == [second]
+    left = sorted(os.path.relpath(os.path.join(d, n), second) for d, _, ns in os.walk(second) for n in ns)
+    assert not any("optim_states" in name for name in left)
+    assert "ds/zero_pp_rank_0_mp_rank_00_model_states.pt" in left
+    for rank in (0, 1):
+        manifest = json.load(open(os.path.join(second, f"sdrrl-manifest.rank{rank}.json")))
+        assert manifest["optimizer_state"] == "deleted" and manifest["state"]["global_step"] == 4
+        assert not any("optim_states" in name for name in manifest["files"])
+
+    assert checkpoints.problem(FS, second) is None and checkpoints.pruned(FS, second)
+    assert checkpoints.choose(FS, second) == (None, [])  # whole, so not damaged; not resumable: start over
+    assert checkpoints.describe(None, []) == []
+    fallback, lines = checkpoints.check_run_state(str(run_dir))
+    assert fallback is None and len(lines) == 1 and "pruned" in lines[0] and "starts over" in lines[0]
+    assert not (run_dir / checkpoints.RAY_SNAPSHOT).exists()
+    assert checkpoints.check_run_state(str(run_dir)) == (None, [])  # Ray starts a fresh run
+    assert checkpoints.prune(str(run_dir))["bytes_freed"] == 0  # pruning twice is harmless
+
+
+def test_prune_of_an_empty_run_folder(run_dir, tmp_path):
+    assert checkpoints.prune(str(run_dir)) == dict(kept=None, folders_deleted=[], files_deleted=[], bytes_freed=0)
+    assert checkpoints.prune(str(tmp_path / "nothing"))["kept"] is None
