@@ -23,10 +23,11 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, Optional
 
 from sdrrl_ray import storage
-from sdrrl_ray.evaluation import significance, stats
+from sdrrl_ray.evaluation import epochs, significance, stats
 from sdrrl_ray.evaluation.common import AGGREGATE_PARTS, AGGREGATE_TITLES, ENGLISH_SIDE, TARGET, column_code, mean
 from sdrrl_ray.evaluation.metrics.aggregate import nlg
 from sdrrl_ray.evaluation.plots import plot
+from sdrrl_ray.evaluation.run_plots import image_lines, run_plots
 from sdrrl_ray.evaluation.tasks import TASKS, TITLES
 from sdrrl_ray.layout.paths import PLOTS, Out
 
@@ -172,6 +173,7 @@ def build(cfg, entries, tasks, targets, results, info, contam, baseline, notes, 
     bleu_sigs = sorted({u["bleu_signature"] for u in units if u.get("bleu_signature")})
     chrf_sigs = sorted({u["chrf_signature"] for u in units if u.get("chrf_signature")})
     bleu_notes = sorted({u["bleu_note"] for u in units if u.get("bleu_note")})
+    comet_models = sorted({u["comet_model"] for u in units if u.get("comet_model")})
     rep = {
         "title": "SDRRL evaluation",
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
@@ -194,7 +196,8 @@ def build(cfg, entries, tasks, targets, results, info, contam, baseline, notes, 
         "results": results,
         "units": units,
         "bleu": {"signatures": bleu_sigs, "chrf_signatures": chrf_sigs, "notes": bleu_notes,
-                 "paper_signature": "nrefs:1|case:mixed|eff:no|tok:flores200|smooth:exp|version:2.0.0"},
+                 "paper_signature": "nrefs:1|case:mixed|eff:no|tok:flores200|smooth:exp|version:2.0.0",
+                 "comet_models": comet_models},
         "contamination": contam,
         "notes": notes,
         "config": cfg.to_dict()["eval"],
@@ -308,6 +311,8 @@ def to_markdown(rep: dict) -> str:
     if any(r.get("partial") for t in rep["tables"] for r in t["rows"]):
         out += ["", "\\* average over the languages this model was evaluated on; its difference to the baseline is "
                     "taken on those languages only (the aggregates likewise)."]
+    if rep.get("offtarget_epochs"):  # train.export_every_epoch: paper App. E, Fig. 3
+        out += epochs.markdown(rep["offtarget_epochs"], _fmt)
     if with_stats:
         out += ["", "## Statistics", ""] + [f"- {rep['statistics'][k]}." for k in ("interval", "test", "mde")]
         if "alignment" in rep["tasks"]:
@@ -320,6 +325,8 @@ def to_markdown(rep: dict) -> str:
         out.append(f"- chrF++ signatures: {'; '.join(f'`{s}`' for s in b['chrf_signatures'])}")
     for note in b["notes"]:
         out.append(f"- BLEU fallback: {note}; such BLEU is not comparable with the paper's")
+    for model in b.get("comet_models", []):
+        out.append(f"- COMET model: {model}")
     trunc = [u for u in rep["units"] if u.get("truncated_prompts")]
     if trunc:
         out.append("- prompts truncated to fit the model: " + ", ".join(
@@ -353,7 +360,7 @@ def to_markdown(rep: dict) -> str:
         for note in c["notes"]:
             out.append(f"- {note}")
     if rep["plots"]:
-        out += ["", "## Plots", ""] + [f"- `{p}`" for p in rep["plots"]]
+        out += ["", "## Plots", ""] + image_lines(rep["plots"])
     return "\n".join(out) + "\n"
 
 
@@ -362,8 +369,9 @@ def write(out: Out, rep: dict, vectors: Optional[dict] = None, plots: bool = Tru
     if plots:
         with tempfile.TemporaryDirectory() as tmp:
             names = plot(tmp, rep, vectors)
-            for name in names:
+            drawn, present = run_plots(tmp, out)  # the run's own: loss, transfer-set funnel and timeline
+            for name in names + drawn:
                 storage.upload(os.path.join(tmp, name), out.plot(name))
-        rep["plots"] = [f"{PLOTS}/{name}" for name in names]
+        rep["plots"] = [f"{PLOTS}/{name}" for name in present + drawn + names]
     storage.write_json(out.report_json, rep)
     storage.write_text(out.report_md, to_markdown(rep))
