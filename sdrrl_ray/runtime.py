@@ -17,10 +17,12 @@ log = logging.getLogger("sdrrl_ray")
 
 QUIET_ENV = {
     "RAY_AUTH_MODE": "disabled",  # no token warning for a local instance
-    "HF_HUB_OFFLINE": "1",
-    "TRANSFORMERS_OFFLINE": "1",
     "TOKENIZERS_PARALLELISM": "false",
+    "HF_HUB_DISABLE_PROGRESS_BARS": "1",  # a "Loading weights" bar per model load in every worker
 }
+# the driver's hub settings reach every worker as they are (offline is the user's choice: the Makefile
+# sets it for the demo and the tests, nothing here forces it)
+PASSED_ENV = ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_ENDPOINT", "HF_HOME", "SDRRL_VERBOSE")
 
 
 def init_ray(cfg: RayConfig) -> None:
@@ -41,11 +43,92 @@ def init_ray(cfg: RayConfig) -> None:
     # inside a Ray Job (ray job submit), the job's runtime_env (cluster/runtime_env.yaml) already sets
     # some of these; Ray refuses a driver runtime_env that sets the same keys again
     taken = _job_env_var_keys()
+    env_vars.update({k: os.environ[k] for k in PASSED_ENV if k in os.environ})
     kwargs["runtime_env"] = {"env_vars": {k: os.environ.get(k, v) for k, v in env_vars.items() if k not in taken}}
+    if address == "local" and not verbose():  # Ray's documented hook for worker loggers (local instance only)
+        kwargs["runtime_env"]["worker_process_setup_hook"] = "sdrrl_ray.runtime.quiet_worker_logs"
     ray.init(**kwargs)
     ctx = ray.data.DataContext.get_current()
-    ctx.enable_progress_bars = bool(os.environ.get("SDRRL_PROGRESS"))
+    ctx.enable_progress_bars = progress_bars()
+    if not ctx.enable_progress_bars:  # off on purpose (not a terminal): no "Progress bars disabled" line
+        logging.getLogger("ray.data._internal.progress").setLevel(logging.ERROR)
     hide_user_error_traces()
+    quiet_console()
+
+
+def verbose() -> bool:
+    """``--verbose`` or ``SDRRL_VERBOSE=1``: library logs (Ray's INFO lines included) on the console too."""
+    return os.environ.get("SDRRL_VERBOSE", "").strip().lower() not in ("", "0", "false", "no")
+
+
+def progress_bars() -> bool:
+    """Ray Data progress bars: on a terminal (stderr), or forced with ``SDRRL_PROGRESS=1`` (``=0``: off)."""
+    forced = os.environ.get("SDRRL_PROGRESS", "").strip().lower()
+    if forced:
+        return forced not in ("0", "false", "no")
+    return sys.stderr.isatty()
+
+
+# the loggers of a local instance's worker processes that speak to the console for nothing: the detached
+# placement-group cleaner of Ray Train polls the state API, which a local instance (no dashboard) does not
+# serve; Ray Data in a training worker says once that its progress bars are off (they are, on purpose)
+QUIET_WORKER_LOGGERS = ("ray.train.v2._internal.execution.controller.placement_group_cleaner",
+                        "ray.data._internal.progress")
+
+
+def quiet_worker_logs() -> None:
+    """``worker_process_setup_hook`` of a local instance: runs in every worker process at its start."""
+    import warnings
+
+    for name in QUIET_WORKER_LOGGERS:
+        logging.getLogger(name).setLevel(logging.ERROR)
+    # Ray Train's own DatasetManager sets an option Ray Data deprecates (not a setting of this project)
+    warnings.filterwarnings("ignore", message=r"`ExecutionOptions\.exclude_resources` is deprecated")
+
+
+def quiet_console() -> None:
+    """Ray's driver-side INFO lines (Ray Data: dataset started / plan / finished) go to the library log file
+    (:func:`setup_logging`) and Ray's own log files, not to the console (unless :func:`verbose`)."""
+    for name in ("ray", "ray.data"):
+        logger = logging.getLogger(name)
+        for handler in logger.handlers:
+            if isinstance(handler, logging.StreamHandler) and not isinstance(handler, logging.FileHandler) \
+                    and not verbose():
+                handler.setLevel(max(handler.level, logging.WARNING))
+        if _LOG_HANDLER is not None and _LOG_HANDLER not in logger.handlers and not logger.propagate:
+            logger.addHandler(_LOG_HANDLER)
+
+
+_LOG_HANDLER: Optional[logging.FileHandler] = None
+
+
+def setup_logging(log_file: Optional[str]) -> Optional[str]:
+    """The library log (``sdrrl_ray``; Ray's driver-side loggers once Ray starts) at INFO into ``log_file``
+    (a local path; None or a URL: no file), the console at WARNING unless :func:`verbose`. Returns the
+    file's path when one is written."""
+    global _LOG_HANDLER
+    root = logging.getLogger()
+    for handler in root.handlers:
+        if isinstance(handler, logging.StreamHandler) and not isinstance(handler, logging.FileHandler):
+            handler.setLevel(logging.INFO if verbose() else logging.WARNING)
+    logging.getLogger("sdrrl_ray").setLevel(logging.INFO)
+    if not log_file or "://" in log_file:
+        return None
+    path = os.path.abspath(log_file)
+    if _LOG_HANDLER is not None and _LOG_HANDLER.baseFilename == path and _LOG_HANDLER in root.handlers:
+        return path
+    if _LOG_HANDLER is not None:  # another OUT in the same process (tests, sdrrl compare)
+        for name in ("", "ray", "ray.data"):
+            logging.getLogger(name).removeHandler(_LOG_HANDLER)
+        _LOG_HANDLER.close()
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    _LOG_HANDLER = logging.FileHandler(path, encoding="utf-8")
+    _LOG_HANDLER.setLevel(logging.INFO)
+    _LOG_HANDLER.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root.addHandler(_LOG_HANDLER)
+    if "ray" in sys.modules:
+        quiet_console()
+    return path
 
 
 class _UserErrorTraces(logging.Filter):

@@ -25,6 +25,7 @@ from typing import Optional
 
 from sdrrl_ray.demo import assets
 from sdrrl_ray.demo.hparams import Hyperparameters
+from sdrrl_ray.extras import TORCH, require
 from sdrrl_ray.storage import cache_root, cached_folder, has_file
 
 logger = logging.getLogger(__name__)
@@ -50,7 +51,13 @@ def demo_model_path(cache_dir: Optional[str] = None) -> str:
     """Folder of the demo LM, built on the first call (about 4 minutes of one core) and reused after."""
     hp = Hyperparameters()
     final = os.path.join(cache_root(cache_dir), MODEL_PREFIX + build_key(hp))
-    return cached_folder(final, lambda tmp: build_model(tmp, hp), complete=has_file(REPORT_FILE))[0]
+
+    def announced(tmp: str) -> dict:
+        print(f"sdrrl: building the demo's tiny Llama and its tokenizer (once: about 2 minutes of one core; "
+              f"cached in {final})", flush=True)
+        return build_model(tmp, hp)
+
+    return cached_folder(final, announced, complete=has_file(REPORT_FILE))[0]
 
 
 def build_report(model_path: str) -> dict:
@@ -80,6 +87,7 @@ def tokenizer_texts() -> list[str]:
 
 def build_model(folder: str, hp: Hyperparameters) -> dict:
     """Train the tokenizer and the model, save both into ``folder``, measure, write the report."""
+    require("building the demo model", {"all": (TORCH,)})
     import torch
 
     from sdrrl_ray.demo import measure, train

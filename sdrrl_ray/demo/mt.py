@@ -40,6 +40,7 @@ from typing import Callable, Optional
 from sdrrl_ray import languages
 from sdrrl_ray.demo import assets
 from sdrrl_ray.errors import UserError
+from sdrrl_ray.extras import CTRANSLATE2, SENTENCEPIECE, TORCH, require
 from sdrrl_ray.storage import cache_root, cached_folder, has_file
 
 logger = logging.getLogger(__name__)
@@ -124,6 +125,9 @@ def _key(kind: str, hp: MTHyperparameters, langs: tuple[str, ...]) -> str:
 
 def _cached(prefix: str, key: str, build: Callable[[str], dict], cache_dir: Optional[str]) -> str:
     def build_with_report(tmp: str) -> None:
+        require("building the demo translation models", {"all": (TORCH, SENTENCEPIECE, CTRANSLATE2)})
+        print(f"sdrrl: building the demo translation model {prefix.rstrip('-')} (once: about 2 minutes of one "
+              f"core; cached in {cache_root(cache_dir)})", flush=True)
         report = build(tmp)
         with open(os.path.join(tmp, REPORT_FILE), "w", encoding="utf-8") as f:
             json.dump(report, f, ensure_ascii=False, indent=1)

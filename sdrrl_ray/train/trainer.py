@@ -16,6 +16,7 @@ from __future__ import annotations
 from sdrrl_ray import storage
 from sdrrl_ray.config import Config
 from sdrrl_ray.layout.paths import Out
+from sdrrl_ray.runtime import verbose
 
 MIN_CHECKPOINTS_KEPT = 2
 
@@ -25,7 +26,7 @@ def storage_path(cfg: Config) -> str:
 
 
 def build_trainer(cfg: Config, *, dataset, loop_config: dict, run_name: str):
-    from ray.train import CheckpointConfig, DataConfig, FailureConfig, RunConfig, ScalingConfig
+    from ray.train import CheckpointConfig, DataConfig, FailureConfig, LoggingConfig, RunConfig, ScalingConfig
     from ray.train.torch import TorchConfig, TorchTrainer
 
     from sdrrl_ray.train.loop import train_loop_per_worker
@@ -39,6 +40,9 @@ def build_trainer(cfg: Config, *, dataset, loop_config: dict, run_name: str):
         failure_config=FailureConfig(max_failures=tc.max_failures),
         # at least 2: when the latest checkpoint turns out damaged, a resume falls back to the one before it
         checkpoint_config=CheckpointConfig(num_to_keep=max(MIN_CHECKPOINTS_KEPT, tc.num_to_keep)),
+        # Ray Train's INFO lines (a "Reporting training result" per report per rank, worker-group start) stay
+        # in its log files under the Ray session; the console gets its warnings and the loop's progress lines
+        logging_config=LoggingConfig(log_level="INFO" if verbose() else "WARNING"),
     )
     return TorchTrainer(
         train_loop_per_worker,
