@@ -2,6 +2,7 @@
 SHELL := /bin/bash
 VENV ?= .venv
 VLLM_VENV ?= .venv-vllm
+COMET_VENV ?= .venv-comet
 PY := $(VENV)/bin/python
 export SDRRL_CACHE ?= $(CURDIR)/.cache/sdrrl
 export TORCH_EXTENSIONS_DIR ?= $(CURDIR)/.cache/torch_extensions
@@ -12,7 +13,7 @@ PYTEST_ARGS ?=
 # the venv's bin first on PATH: tests start `ray` and `python jobs/full.py` the way users do
 RUN := PATH="$(abspath $(VENV))/bin:$$PATH"
 
-.PHONY: install vllm-env demo test test-fast lint test-integration test-vllm bench clean
+.PHONY: install vllm-env comet-env demo test test-fast lint test-roles test-integration test-vllm test-comet bench clean
 
 $(VENV)/.installed: pyproject.toml ci/constraints.txt
 	python3 -m venv $(VENV)
@@ -26,6 +27,10 @@ install: $(VENV)/.installed
 vllm-env: install
 	VLLM_VENV=$(VLLM_VENV) bash ci/vllm-env.sh
 
+# unbabel-comet in its own environment (FLORES COMET: eval.comet.python; CometKiwi: filter.qe.python)
+comet-env:
+	COMET_VENV=$(COMET_VENV) bash ci/comet-env.sh
+
 demo: install
 	$(RUN) $(VENV)/bin/sdrrl demo
 
@@ -36,15 +41,24 @@ test-fast: install
 lint: install
 	$(VENV)/bin/ruff check .
 
+# each install role (core, mt, train, eval, all) in a fresh venv runs its own command; vllm's pins are checked
+# (ci/roles.sh; the demo models come from .venv's cache)
+test-roles: install
+	bash ci/roles.sh
+
 # integration tier: real local Ray, the tiny demo models, Ray Train + DeepSpeed, jobs, simulated clusters
 test-integration: install
-	$(RUN) $(PY) -m pytest tests/integration -m "not vllm" -q $(PYTEST_ARGS)
+	$(RUN) $(PY) -m pytest tests/integration -m "not vllm and not comet" -q $(PYTEST_ARGS)
 
 test-vllm: vllm-env
 	PATH="$(abspath $(VLLM_VENV))/bin:$$PATH" $(VLLM_VENV)/bin/python -m pytest tests/integration -m vllm -q $(PYTEST_ARGS)
 
+# real unbabel-comet: tiny COMET checkpoints built offline, FLORES COMET in sdrrl eval, the CometKiwi filter
+test-comet: install comet-env
+	SDRRL_COMET_PYTHON=$(abspath $(COMET_VENV))/bin/python $(RUN) $(PY) -m pytest tests/integration -m comet -q $(PYTEST_ARGS)
+
 # real public data: SDRRL_TEST_DATA (default ../shared/data); without it those tests are deselected and said so
-test: test-fast lint test-integration test-vllm
+test: test-fast lint test-roles test-integration test-vllm test-comet
 
 clean:
-	rm -rf $(VENV) $(VLLM_VENV) .cache out
+	rm -rf $(VENV) $(VLLM_VENV) $(COMET_VENV) .cache out

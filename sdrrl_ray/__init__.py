@@ -8,7 +8,7 @@ Layers, imported only downwards (``tests/unit/test_structure.py`` checks it):
 - ``assets``: the one resolver of model references and demo assets (``demo/`` is reached through it);
 - ``stages``: one Ray Data step per module, each declaring its columns;
 - ``engines``, ``mt``, ``filters``, ``codeswitch``, ``parallel``, ``ingest``: the libraries stages use;
-- ``config``, ``schema``, ``layout``, ``storage``, ``runtime``, ``errors``, ``languages``, ``seeding``,
+- ``config``, ``schema``, ``layout``, ``storage``, ``runtime``, ``errors``, ``extras``, ``languages``, ``seeding``,
   ``prompts``, ``provenance``, ``generation_cache``, ``execution_stats``: the low layers.
 
 Importing the package loads no heavy engine (vllm, deepspeed, ctranslate2, lingua, fire).

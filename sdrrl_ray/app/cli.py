@@ -3,14 +3,22 @@
     sdrrl transfer-set CONFIG [k=v ...]   -> OUT/transfer_set/*.parquet, OUT/rejects/*.parquet, OUT/manifest.json
     sdrrl train CONFIG [k=v ...]          -> OUT/model/ (or OUT/model/<target>/), OUT/train_log.jsonl
     sdrrl eval CONFIG [k=v ...]           -> OUT/report.json, OUT/report.md, OUT/plots/*.png
-    sdrrl demo [--out DIR] [k=v ...]      -> all three on the embedded demo (local Ray, tiny built-in models)
+    sdrrl demo [out_dir=DIR] [k=v ...]    -> all three on the embedded demo (local Ray, tiny built-in models);
+                                             --out DIR is the same as out_dir=DIR (default out/demo)
     sdrrl compare CONFIG arms=[a,b] seeds=[0,1,2] [reference=a] [k=v ...]
                                           -> OUT/arms/<arm>/seed-<s>/, OUT/eval/, OUT/report.md (one row per arm)
+    sdrrl export CONFIG --format alpaca|sharegpt [--target T] [--out DIR] [k=v ...]
+                                          -> DIR (default OUT/export)/sdrrl_<target>_<format>.jsonl,
+                                             dataset_info.json (LLaMA-Factory), OUT/README.md (dataset card)
     sdrrl config CONFIG [k=v ...]         -> print the resolved config as JSON
     sdrrl plan CONFIG [k=v ...] [--node_type=T] [--limit=N] [--json]
                                           -> tokens per language, GPU-hours per phase and cost (no run;
                                              limit=N calibrates on a real run of N items)
+    sdrrl data fetch [DEST] [--sources=a,b] [--languages=ja,th] [--base-url=URL]
+                                          -> the paper's public data in the layout the configs read
+                                             (DEST, default ./data; sdrrl_ray/fetch/sources.py)
 
+`sdrrl --help`, `sdrrl COMMAND --help` and `sdrrl --version` print plain text (sdrrl_ray/app/help.py).
 A user error exits with status 2 and one line on stderr; success exits 0.
 """
 
@@ -21,6 +29,7 @@ import os
 import sys
 
 from sdrrl_ray.app.exits import run_mapped
+from sdrrl_ray.app.help import intercept
 from sdrrl_ray.app.phases import run_phases
 from sdrrl_ray.config import load_config
 from sdrrl_ray.errors import UserError
@@ -41,8 +50,24 @@ def _run(cfg, *phases: str) -> None:
     run_phases(cfg, phases, prog=PROG)  # each phase starts (or joins) Ray when it needs it
 
 
+class DataCommands:
+    """Public data for a real run."""
+
+    def fetch(self, dest: str = "data", sources=None, languages=None, base_url: str | None = None) -> None:
+        """Download the paper's public data into DEST (default ./data) in the layout the configs read:
+        --sources=alpaca,opus100,muse,flores,belebele,xlsum,mkqa,dolly,bactrianx (default all),
+        --languages=ja,th (targets, default ja; English always), --base-url=URL (a mirror for every
+        source) or --base-url=hf=URL,fbai=URL,flores=URL (per host or source; HF_ENDPOINT also works).
+        A rerun skips finished files and resumes interrupted downloads."""
+        from sdrrl_ray.fetch.run import fetch
+
+        fetch(str(dest), sources=sources, languages=languages, base_url=None if base_url is None else str(base_url))
+
+
 class Commands:
     """SDRRL on Ray: build the transfer set, train one model per target, evaluate."""
+
+    data = DataCommands()
 
     def transfer_set(self, config: str | None = None, *overrides: str) -> None:
         """Ingest -> answer choice -> generation -> translation + filters -> variants, code-switching,
@@ -57,10 +82,15 @@ class Commands:
         """Evaluate base and trained models; writes OUT/report.json, OUT/report.md, OUT/plots/."""
         _run(_load(config, overrides), "eval")
 
-    def demo(self, *overrides: str, out: str = "out/demo") -> None:
-        """The whole flow on the embedded demo: local Ray, tiny models built offline, demo data."""
+    def demo(self, *overrides: str, out: str = "out/demo", verbose: bool = False) -> None:
+        """The whole flow on the embedded demo: local Ray, tiny models built offline, demo data. Output goes to
+        out_dir=DIR or --out DIR (default out/demo); other key=value overrides apply to jobs/configs/demo.yaml."""
         if not os.path.exists(DEMO_CONFIG):
             raise UserError(f"demo config {DEMO_CONFIG} is missing; run from a source checkout of sdrrl-ray")
+        for key in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"):  # the demo's models are its own: no hub
+            os.environ.setdefault(key, "1")
+        if verbose:  # library logs on the console too (as SDRRL_VERBOSE=1); else they go to OUT/logs/sdrrl.log
+            os.environ["SDRRL_VERBOSE"] = "1"
         _run(_load(DEMO_CONFIG, (f"out_dir={out}", *overrides)), "transfer-set", "train", "eval")
 
     def compare(self, config: str | None = None, *overrides: str) -> None:
@@ -73,6 +103,16 @@ class Commands:
         overrides = tuple(f"compare.{o.lstrip('-')}" if o.lstrip("-").partition("=")[0] in short else o
                           for o in map(str, overrides))
         run_compare(_load(config, overrides), prog=PROG)
+
+    def export(self, config: str | None = None, *overrides: str, format: str = "alpaca", target: str | None = None,
+               out: str | None = None) -> None:
+        """Write the committed transfer set as LLaMA-Factory reads it: --format alpaca|sharegpt, one JSON-lines
+        file per target (--target T for one) with the Eq. 6 training weight per row, and dataset_info.json,
+        into --out DIR (default OUT/export); also writes the dataset card OUT/README.md."""
+        from sdrrl_ray.app.export import export_transfer_set, lines
+
+        cfg = _load(config, overrides)
+        print("\n".join(lines(export_transfer_set(cfg, str(format), None if target is None else str(target), out))))
 
     def config(self, config: str | None = None, *overrides: str) -> None:
         """Print the resolved config (YAML + overrides + defaults) as JSON."""
@@ -123,10 +163,22 @@ def _plan_value(key: str, raw: str):
 
 
 def main(argv: list[str] | None = None) -> int:
-    import fire
-
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    return run_mapped(lambda: fire.Fire(Commands, command=argv, name=PROG), PROG)
+    args = [str(a) for a in (sys.argv[1:] if argv is None else argv)]
+
+    def run() -> None:
+        import fire
+
+        text = intercept(Commands, args, PROG)  # --help, -h, no arguments, --version: plain text, no pager
+        if text is not None:
+            try:
+                print(text, flush=True)
+            except BrokenPipeError:  # `sdrrl --help | head`: the reader has what it wanted
+                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            return
+        fire.Fire(Commands, command=args, name=PROG)
+
+    return run_mapped(run, PROG)
 
 
 if __name__ == "__main__":

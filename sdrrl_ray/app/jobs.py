@@ -17,7 +17,7 @@ import logging
 from typing import Optional, Sequence
 
 from sdrrl_ray.app.exits import run_mapped
-from sdrrl_ray.app.phases import ALL_PHASES, parse_phases, phase_function, report_line, run_phases
+from sdrrl_ray.app.phases import ALL_PHASES, check_phases, parse_phases, report_line, run_phases
 from sdrrl_ray.errors import UserError
 
 
@@ -58,8 +58,7 @@ def _job(argv: Sequence[str], prog: str, default_phases: Sequence[str], phases_a
     cfg = load_config(config, overrides)
     print(cfg.to_json(), flush=True)
     phases = parse_phases(phases_arg) if phases_arg is not None else tuple(default_phases)
-    for name in phases:  # every phase importable before Ray starts or any phase runs
-        phase_function(name)
+    check_phases(cfg, phases, prog=prog)  # every phase's packages and code there before Ray starts or any runs
     init_ray(cfg.ray)
 
     def release_gpus(name: str) -> tuple[str, dict]:

@@ -139,6 +139,20 @@ class QEConfig:
 
 
 @dataclass(frozen=True)
+class CometConfig:
+    """Reference-based COMET for FLORES (paper: wmt22-comet-da, 0-100), scored in a separate environment."""
+
+    enabled: bool = False
+    model: str = "Unbabel/wmt22-comet-da"  # hub id, checkpoint, folder; demo:comet-da = tiny random-init (tests)
+    python: Optional[str] = None  # python of a separate environment that has unbabel-comet
+    url: Optional[str] = None  # or an HTTP scoring service (filters/qe_worker.py --serve)
+    batch_size: int = 32
+
+    def __post_init__(self):
+        _positive("eval.comet.batch_size", self.batch_size)
+
+
+@dataclass(frozen=True)
 class FilterConfig:
     langid: bool = True
     langid_min_share: float = 0.5  # script share for languages identified by script (Khmer)
@@ -223,6 +237,8 @@ class TrainConfig:
     resources_per_worker: dict = field(default_factory=dict)
     checkpoint_every_steps: int = 0  # 0: each epoch only
     num_to_keep: int = 2
+    # after a successful export: latest = delete all checkpoints but the latest and its optimizer state; all = keep
+    keep_checkpoints: str = "latest"
     max_failures: int = 0
     storage_path: str = ""  # shared storage (s3:// or NFS) for checkpoints; empty = OUT/checkpoints
     # --- added with the training subpackage (sdrrl_ray/train) ---
@@ -231,6 +247,14 @@ class TrainConfig:
     # metric-only ray.train.report at most this often (Ray consumes ~1 report/2 s); every step goes to train_log.jsonl
     report_interval_s: float = 2.0
     resume_from: str = ""  # explicit checkpoint folder to start from; empty = the run's own latest checkpoint, if any
+    # also write the model after each epoch k to OUT/epochs/<target>/epoch-<k>/ (kept; the eval phase then
+    # measures each one's off-target rate: paper App. E, Fig. 3); part of the run's fingerprint
+    export_every_epoch: bool = False
+    # --- metrics where users watch them (sdrrl_ray/train/trackers.py); neither is part of the fingerprint ---
+    report_to: tuple[str, ...] = ()  # any of tensorboard | wandb | mlflow, logged from rank 0
+    # held-out loss also every N steps within an epoch (logged only; early stopping stays per epoch);
+    # None: about twice per epoch; 0: at the epoch end only
+    eval_every_steps: Optional[int] = None
     # Ray Data tokenization stage
     tokenize_pool: ActorPoolConfig = field(default_factory=lambda: ActorPoolConfig(batch_size=256))
 
@@ -238,6 +262,7 @@ class TrainConfig:
         _one_of("train.loss_weighting", self.loss_weighting, ("eq6", "mean"))
         _one_of("train.lr_schedule", self.lr_schedule, ("cosine", "linear", "constant"))
         _one_of("train.precision", self.precision, ("auto", "bf16", "fp32"))
+        _one_of("train.keep_checkpoints", self.keep_checkpoints, ("latest", "all"))
         _one_of("train.zero_stage", self.zero_stage, (0, 1, 2, 3))
         for name in ("epochs", "micro_batch_size", "grad_accum", "max_length", "num_workers", "num_to_keep"):
             _positive(f"train.{name}", getattr(self, name))
@@ -251,6 +276,10 @@ class TrainConfig:
         _fraction("train.warmup_ratio", self.warmup_ratio)
         for name in ("weight_decay", "max_grad_norm", "report_interval_s"):
             _at_least(f"train.{name}", getattr(self, name), 0)
+        for name in self.report_to:
+            _one_of("train.report_to", name, ("tensorboard", "wandb", "mlflow"))
+        if self.eval_every_steps is not None:
+            _at_least("train.eval_every_steps", self.eval_every_steps, 0, whole=True)
 
 
 @dataclass(frozen=True)
@@ -281,6 +310,7 @@ class EvalConfig:
     contamination_ngram: int = 13  # word n-gram length (GPT-3 / lm-eval-harness decontamination)
     contamination_char_ngram: int = 25  # character n-gram length for unspaced scripts (ja, th, zh, km)
     plots: bool = True  # write PNG plots under OUT/plots
+    comet: CometConfig = field(default_factory=CometConfig)  # FLORES COMET beside BLEU and chrF++
     pool: ActorPoolConfig = field(default_factory=lambda: ActorPoolConfig(batch_size=8))  # inference actor pool
 
     def __post_init__(self):

@@ -7,12 +7,24 @@
     OUT/.commits/<id>                     commit marker of part <id> (written last; rows, bytes, sha256)
     OUT/.lock                             held by the run writing OUT (sdrrl_ray.layout.lock)
     OUT/config.yaml                       the resolved config of the last run
+    OUT/logs/sdrrl.log                    the full library log of the runs into OUT (a local OUT only; the
+                                          console keeps warnings, errors and progress)
     OUT/manifest.json  OUT/run.json       counts and provenance; the run's fingerprint
+    OUT/README.md                         the transfer set's dataset card (sdrrl_ray/transfer/card.py); beside
+                                          OUT/transfer_set, not in it: a folder read whole must hold Parquet only
+    OUT/export/                           sdrrl export: LLaMA-Factory files and dataset_info.json
     OUT/generations/<key>/                saved source-language answers (or generate.cache_dir)
     OUT/translations/<key>/               saved sentence translations (or translate.cache_dir)
     OUT/model/ or OUT/model/<target>/     trained Hugging Face folders (sdrrl train)
+    OUT/epochs/<target>/epoch-<k>/        the model after k epochs (train.export_every_epoch), Hugging Face
+                                          folders; outputs: checkpoint retention never deletes them, a fresh
+                                          (not resumed) training run of <target> replaces them. <target> is
+                                          the training group: the target language, or "multi"
     OUT/train_log.jsonl  OUT/train_manifest.json  OUT/train_cache/  OUT/checkpoints/
+    OUT/tensorboard/<run>/  OUT/wandb/  OUT/mlruns/   train.report_to trackers (MLflow: MLFLOW_TRACKING_URI
+                                          overrides OUT/mlruns)
     OUT/predictions/  OUT/report.json  OUT/report.md  OUT/plots/   (sdrrl eval)
+    OUT/predictions/epochs/               off-target predictions of each OUT/epochs/ export (sdrrl eval)
 
 ``sdrrl compare`` (OUT is the comparison)::
 
@@ -26,6 +38,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Optional
 
 from sdrrl_ray import storage
 
@@ -35,14 +48,23 @@ COMMITS = ".commits"
 LOCK = ".lock"
 PROBE = ".write-probe"
 CONFIG = "config.yaml"
+LOGS = "logs"
+LOG_FILE = "sdrrl.log"  # OUT/logs/sdrrl.log
 MANIFEST = "manifest.json"
 RUN = "run.json"
+CARD = "README.md"  # the transfer set's dataset card
+EXPORT = "export"  # sdrrl export's default folder
 GENERATIONS = "generations"
 TRANSLATIONS = "translations"
 MODEL = "model"
+EPOCHS = "epochs"  # OUT/epochs/<target>/epoch-<k>/ and OUT/predictions/epochs/
+EPOCH_PREFIX = "epoch-"
 TRAIN_LOG = "train_log.jsonl"
 TRAIN_MANIFEST = "train_manifest.json"
 TRAIN_CACHE = "train_cache"
+TENSORBOARD = "tensorboard"  # OUT/tensorboard/<run>/ (train.report_to)
+WANDB = "wandb"  # W&B run folders (train.report_to)
+MLRUNS = "mlruns"  # MLflow file store unless MLFLOW_TRACKING_URI is set
 CHECKPOINTS = "checkpoints"
 PREDICTIONS = "predictions"
 REPORT_JSON = "report.json"
@@ -53,6 +75,18 @@ COMPARE = "compare.json"
 ARMS = "arms"
 SHARED = "shared"
 COMPARE_EVAL = "eval"
+
+
+def epoch_folder(epoch: int) -> str:
+    """The folder name of the export after ``epoch`` epochs (1 = after the first): ``epoch-<k>``."""
+    return f"{EPOCH_PREFIX}{int(epoch)}"
+
+
+def epoch_of(folder: str) -> Optional[int]:
+    """The k of an ``epoch-<k>`` folder name (or path); None for any other name."""
+    name = folder.rstrip("/").rsplit("/", 1)[-1]
+    digits = name[len(EPOCH_PREFIX):]
+    return int(digits) if name.startswith(EPOCH_PREFIX) and digits.isdigit() else None
 
 
 @dataclass(frozen=True)
@@ -73,12 +107,24 @@ class Out:
         return self.path(CONFIG)
 
     @property
+    def log_file(self) -> str:
+        return self.path(LOGS, LOG_FILE)
+
+    @property
     def manifest(self) -> str:
         return self.path(MANIFEST)
 
     @property
     def run(self) -> str:
         return self.path(RUN)
+
+    @property
+    def card(self) -> str:
+        return self.path(CARD)
+
+    @property
+    def export(self) -> str:
+        return self.path(EXPORT)
 
     @property
     def generations(self) -> str:
@@ -96,6 +142,17 @@ class Out:
         return self.path(MODEL, name)
 
     @property
+    def epoch_root(self) -> str:
+        return self.path(EPOCHS)
+
+    def epoch_models(self, name: str) -> str:
+        """``OUT/epochs/<name>``: the per-epoch exports of training group ``name`` (a target, or "multi")."""
+        return self.path(EPOCHS, name)
+
+    def epoch_model(self, name: str, epoch: int) -> str:
+        return self.path(EPOCHS, name, epoch_folder(epoch))
+
+    @property
     def train_log(self) -> str:
         return self.path(TRAIN_LOG)
 
@@ -105,6 +162,17 @@ class Out:
 
     def train_cache(self, name: str) -> str:
         return self.path(TRAIN_CACHE, name)
+
+    def tensorboard(self, run: str) -> str:
+        return self.path(TENSORBOARD, run)
+
+    @property
+    def wandb(self) -> str:
+        return self.path(WANDB)
+
+    @property
+    def mlruns(self) -> str:
+        return self.path(MLRUNS)
 
     @property
     def checkpoints(self) -> str:

@@ -14,6 +14,7 @@ from typing import Any, Optional
 
 from sdrrl_ray.config import Config
 from sdrrl_ray.errors import UserError
+from sdrrl_ray.extras import require_phases
 from sdrrl_ray.planner.tokens import count
 from sdrrl_ray.schema import LL, LT, VARIANTS
 
@@ -41,6 +42,7 @@ def run(cfg: Config, limit: int) -> dict:
 
     if not isinstance(limit, int) or isinstance(limit, bool) or limit <= 0:
         raise UserError(f"limit={limit!r} must be a positive integer (items to calibrate on)")
+    require_phases(cfg, ["transfer-set"], f"sdrrl plan limit={limit} (a transfer-set run)")
     tmp = tempfile.mkdtemp(prefix="sdrrl-plan-")
     ccfg = dataclasses.replace(cfg, out_dir=tmp, data=dataclasses.replace(cfg.data, limit=limit),
                                generate=dataclasses.replace(cfg.generate, cache_dir=""))

@@ -2,8 +2,9 @@
 
 config keys (built by :mod:`sdrrl_ray.train.trainer`): ``train`` (TrainConfig), ``seed``,
 ``model_path``, ``index`` (:class:`sdrrl_ray.train.plan.Index`), ``subset_names``,
-``steps_per_epoch``, ``export_dir``, ``log_path``, ``run``, ``target``, ``pad_id``, ``max_length``,
-``env``, ``resume_from``, ``fallback_checkpoint``, ``test_hooks`` (tests only: ``fail_at_step``, ``fail_rank``,
+``steps_per_epoch``, ``export_dir``, ``epochs_dir``, ``log_path``, ``run``, ``target``, ``pad_id``, ``max_length``,
+``env``, ``resume_from``, ``fallback_checkpoint``, ``trackers``
+(train.report_to, :mod:`.trackers`), ``test_hooks`` (tests only: ``fail_at_step``, ``fail_rank``,
 ``fail_marker``, ``fail_delay_s`` kill a worker once with ``os._exit(1)``; ``log_ids`` logs each step's row ids).
 
 Data: every worker reads the whole tokenized dataset through ``ray.train.get_dataset_shard("train")``
@@ -14,6 +15,13 @@ early-stopping counter) travels in the DeepSpeed checkpoint's client state next 
 and LR-scheduler states. Each rank's part of a checkpoint ends with a manifest (file names and sizes,
 :mod:`sdrrl_ray.train.checkpoints`); a checkpoint that does not match its manifests is passed over for
 the one before it, with a warning.
+
+Exports: the model folder (``export_dir``) at the end of the best epoch (the last one without a held-out
+split); with ``train.export_every_epoch`` also ``epochs_dir/epoch-<k>`` after every epoch k (one gather of
+the weights serves both). Each is written at the epoch's end, before its checkpoint: a run killed in between
+redoes the epoch from the checkpoint before and writes epoch k again (replacing it, atomically), so every
+export holds the weights of the run that went on; a run resumed after epoch k's checkpoint keeps its export.
+A fresh (not resumed) run first removes ``epochs_dir``: no export of an earlier run is left beside its own.
 """
 
 from __future__ import annotations
@@ -86,12 +94,17 @@ def train_loop_per_worker(config: dict) -> dict:
     import torch
     import torch.distributed as dist
 
+    from sdrrl_ray import storage
+    from sdrrl_ray.layout.paths import epoch_folder
     from sdrrl_ray.train.checkpoints import restore_point, write_manifest
     from sdrrl_ray.train.ds_config import WarmupDecay, ds_config, resolve_export_dtype, resolve_precision, warmup_steps
     from sdrrl_ray.train.export import gather_state_dict, save_hf_folder
     from sdrrl_ray.train.loss import Example, collate, micro_loss, model_inputs, per_example_ce
     from sdrrl_ray.train.metrics import JsonlLog
+    from sdrrl_ray.train.progress import due, progress_line, quiet_worker, show
+    from sdrrl_ray.train.trackers import open_trackers
 
+    quiet_worker()
     tc = config["train"]
     idx: planlib.Index = config["index"]
     names: list = config["subset_names"]
@@ -141,12 +154,17 @@ def train_loop_per_worker(config: dict) -> dict:
     if ckpt is None and config.get("resume_from"):
         ckpt = ray.train.Checkpoint(config["resume_from"])
     resumed = ckpt is not None
+    if not resumed and rank == 0 and config.get("epochs_dir"):  # a fresh run: no earlier run's epoch exports
+        fs, path = storage.url_to_fs(config["epochs_dir"])
+        if fs.exists(path):
+            fs.rm(path, recursive=True)
     if resumed:
         with ckpt.as_directory() as d:
             _, client = engine.load_checkpoint(d, tag="ds", load_optimizer_states=True, load_lr_scheduler_states=True)
         state.update((client or {}).get("sdrrl", {}))
 
     log = JsonlLog(config["log_path"], {"run": config["run"], "target": config["target"]}) if rank == 0 else None
+    trackers = open_trackers(config.get("trackers")) if rank == 0 else None  # train.report_to
     if log:
         for path, why in damaged:
             log.write(dict(event="damaged_checkpoint", path=path, why=why))
@@ -177,14 +195,20 @@ def train_loop_per_worker(config: dict) -> dict:
             write_manifest(d, rank=rank, world=world, state=dict(state))  # last: marks this rank's part whole
             ray.train.report(metrics, checkpoint=ray.train.Checkpoint.from_directory(d))
 
-    def export(epoch: int) -> None:
+    def export(epoch: int, model: bool = True, every: bool = False) -> None:
+        """Gather once; write the model folder (``model``) and/or ``epochs_dir/epoch-<epoch + 1>`` (``every``)."""
         sd = gather_state_dict(engine, tc.zero_stage, rank)
         if rank == 0:
-            save_hf_folder(engine.module, sd, tokenizer_src=config["model_path"], dest=config["export_dir"],
-                           dtype=resolve_export_dtype(tc, on_gpu))
-            log.write(dict(event="export", epoch=epoch, step=state["global_step"], path=config["export_dir"]))
+            dests = [("export", config["export_dir"])] if model else []
+            if every:
+                dests.append(("epoch_export", storage.join(config["epochs_dir"], epoch_folder(epoch + 1))))
+            for event, dest in dests:
+                save_hf_folder(engine.module, sd, tokenizer_src=config["model_path"], dest=dest,
+                               dtype=resolve_export_dtype(tc, on_gpu))
+                log.write(dict(event=event, epoch=epoch, step=state["global_step"], path=dest))
         dist.barrier()
-        state["exported_epoch"] = epoch
+        if model:
+            state["exported_epoch"] = epoch
 
     def evaluate() -> dict:
         engine.eval()
@@ -210,7 +234,7 @@ def train_loop_per_worker(config: dict) -> dict:
         return out
 
     n_epochs = tc.epochs
-    tokens_total, seconds_total = 0, 0.0
+    tokens_total, seconds_total, steps_run = 0, 0.0, 0
     last_metrics: dict = {}
     while state["epoch"] < n_epochs and not state["stopped"]:
         epoch = state["epoch"]
@@ -251,6 +275,7 @@ def train_loop_per_worker(config: dict) -> dict:
             state["step_in_epoch"] = s + 1
             tokens_total += int(sums[1])
             seconds_total += dt
+            steps_run += 1
             grad_norm = engine.get_global_grad_norm()
             metrics = dict(step=state["global_step"], epoch=epoch, loss=float(sums[0] / n_b), lr=lr,
                            grad_norm=None if grad_norm is None else float(grad_norm), examples=n_b,
@@ -260,10 +285,22 @@ def train_loop_per_worker(config: dict) -> dict:
                     metrics[f"loss_{name}"] = float(sums[3 + k] / sums[3 + K + k])
             last_metrics = metrics
             if log:
+                if due(state["global_step"], total_steps):
+                    show(progress_line(config["target"], state["global_step"], total_steps, metrics["loss"],
+                                       tokens_total / seconds_total, seconds_total / steps_run))
                 record = dict(event="step", **metrics)
                 if hooks.get("log_ids"):
                     record["ids"] = [idx.train_ids[p] for p in batches[s]]
                 log.write(record)
+            if trackers:
+                trackers.log(state["global_step"], metrics)
+            eval_every = steps_per_epoch[epoch] // 2 if tc.eval_every_steps is None else tc.eval_every_steps
+            if idx.heldout_ids and eval_every and state["global_step"] % eval_every == 0 and s + 1 < len(batches):
+                ev = evaluate()  # logged only: early stopping and the best export stay per epoch
+                if log:
+                    log.write(dict(event="eval_step", epoch=epoch, step=state["global_step"], **ev))
+                if trackers:
+                    trackers.log(state["global_step"], ev, group="eval")
             if hooks.get("fail_at_step") == state["global_step"] and rank == int(hooks.get("fail_rank", 0)) \
                     and not os.path.exists(hooks["fail_marker"]):
                 with open(hooks["fail_marker"], "w") as fh:
@@ -277,14 +314,15 @@ def train_loop_per_worker(config: dict) -> dict:
             elif sums[2] > 0:
                 ray.train.report(metrics)
                 last_report = time.monotonic()
-        # end of epoch: held-out loss, keep the best, early stopping, checkpoint
+        # end of epoch: held-out loss, keep the best, early stopping, the exports, checkpoint
         epoch_metrics = dict(last_metrics, epoch=epoch)
+        best = not idx.heldout_ids and epoch == n_epochs - 1
         if idx.heldout_ids:
             ev = evaluate()
             improved = state["best_loss"] is None or ev["heldout_loss"] < state["best_loss"]
             if improved:
                 state.update(best_loss=ev["heldout_loss"], best_epoch=epoch, bad_epochs=0)
-                export(epoch)
+                best = True
             else:
                 state["bad_epochs"] += 1
                 if tc.early_stopping_patience > 0 and state["bad_epochs"] >= tc.early_stopping_patience:
@@ -292,16 +330,16 @@ def train_loop_per_worker(config: dict) -> dict:
             if log:
                 log.write(dict(event="eval", epoch=epoch, step=state["global_step"], improved=improved,
                                best_epoch=state["best_epoch"], stopped=state["stopped"], **ev))
+            if trackers:
+                trackers.log(state["global_step"], ev, group="eval")
             epoch_metrics.update(ev)
-        elif epoch == n_epochs - 1:
-            export(epoch)
+        if best or tc.export_every_epoch:
+            export(epoch, model=best, every=tc.export_every_epoch)
         state.update(epoch=epoch + 1, step_in_epoch=0)
         checkpoint(epoch_metrics)
         last_report = time.monotonic()
     missing = torch.zeros(1, dtype=torch.float64)
     if rank == 0:
-        from sdrrl_ray import storage
-
         missing[0] = float(state["exported_epoch"] is None
                            or not storage.exists(storage.join(config["export_dir"], "config.json")))
     missing = missing.to(device)
@@ -319,4 +357,6 @@ def train_loop_per_worker(config: dict) -> dict:
     if log:
         log.write(dict(event="end", **{k: v for k, v in summary.items() if k != "last"}))
         log.close()
+    if trackers:
+        trackers.close()
     return summary

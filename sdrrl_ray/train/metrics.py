@@ -1,7 +1,8 @@
 """``OUT/train_log.jsonl`` (one JSON record per line) and the loss-curve plot.
 
-Records carry ``event`` (start | step | eval | checkpoint | export | end | damaged_checkpoint: one passed
-over on resume), ``run`` and ``target``.
+Records carry ``event`` (start | step | eval (epoch end) | eval_step (train.eval_every_steps) |
+checkpoint | export | epoch_export (train.export_every_epoch) |
+end | damaged_checkpoint: one passed over on resume), ``run`` and ``target``.
 A step repeated after a restore appears twice; readers keep the last record per (run, step).
 On a local or NFS ``OUT`` rank 0 appends and flushes each record; on an object store (s3://, gs://)
 it rewrites a per-attempt part file ``train_log.jsonl.parts/<attempt>.jsonl`` at each checkpoint,
@@ -88,8 +89,18 @@ def last_per_step(records: Iterable[dict], run: str) -> list[dict]:
     return [steps[s] for s in sorted(steps)]
 
 
+def ema(values: list, alpha: float = 0.1) -> list:
+    """Exponential moving average (bias-corrected, so the first points are not pulled toward 0)."""
+    out, avg, norm = [], 0.0, 0.0
+    for v in values:
+        avg, norm = (1 - alpha) * avg + alpha * v, (1 - alpha) * norm + alpha
+        out.append(avg / norm)
+    return out
+
+
 def plot_losses(records: list[dict], runs: dict, path: str) -> Optional[str]:
-    """Loss curves (train per step, held-out per epoch, per-subset thin lines), one panel per target.
+    """Loss curves, one panel per target: train per step (faint raw, EMA on top; per subset likewise) and
+    held-out loss points (each epoch's end and every ``train.eval_every_steps``).
 
     ``runs`` maps target -> run name. Returns the PNG path, or None when there is nothing to plot.
     """
@@ -105,15 +116,18 @@ def plot_losses(records: list[dict], runs: dict, path: str) -> Optional[str]:
     for ax, (target, run) in zip(axes[0], panels):
         steps = last_per_step(records, run)
         xs = [r["step"] for r in steps]
-        ax.plot(xs, [r["loss"] for r in steps], label="train (weighted)", color="#1f3b73", lw=1.6)
+        raw = [r["loss"] for r in steps]
+        ax.plot(xs, raw, color="#1f3b73", lw=0.8, alpha=0.25)
+        ax.plot(xs, ema(raw), label="train (weighted, EMA)", color="#1f3b73", lw=1.8)
         subsets = sorted({k[len("loss_"):] for r in steps for k in r if k.startswith("loss_")})
         for s in subsets:
             pts = [(r["step"], r[f"loss_{s}"]) for r in steps if f"loss_{s}" in r]
-            ax.plot([p[0] for p in pts], [p[1] for p in pts], lw=0.7, alpha=0.6, label=s)
-        evals: dict = {}
+            line, = ax.plot([p[0] for p in pts], [p[1] for p in pts], lw=0.6, alpha=0.2)
+            ax.plot([p[0] for p in pts], ema([p[1] for p in pts]), lw=1.0, color=line.get_color(), label=s)
+        evals: dict = {}  # epoch-end and every-N-steps held-out losses; a redone step keeps its last record
         for r in records:
-            if r.get("run") == run and r.get("event") == "eval":
-                evals[r["epoch"]] = r
+            if r.get("run") == run and r.get("event") in ("eval", "eval_step"):
+                evals[r["step"]] = r
         if evals:
             ev = [evals[e] for e in sorted(evals)]
             ax.plot([r["step"] for r in ev], [r["heldout_loss"] for r in ev], "o--", color="#c00000", label="held-out")

@@ -3,8 +3,10 @@
 Reads the committed transfer set and tokenizes it (:mod:`.data`), and trains one model per target language
 (``train.per_target``, the paper's setting) or one on every target (``train.per_target=false``).
 Writes ``OUT/model/`` (one model) or ``OUT/model/<target>/`` (several), each with a
-``train_summary.json``; ``OUT/train_log.jsonl``; ``OUT/plots/loss.png``; ``OUT/train_manifest.json``
-(tokenization counts: trims and rejects with reasons, held-out split, subset sizes and weights, steps).
+``train_summary.json``; with ``train.export_every_epoch`` also ``OUT/epochs/<name>/epoch-<k>/``, the model
+after each epoch k (the summary's ``epoch_exports``); ``OUT/train_log.jsonl``; ``OUT/plots/loss.png``;
+``OUT/train_manifest.json`` (tokenization counts: trims and rejects with reasons, held-out split, subset sizes
+and weights, steps).
 
 A target whose model folder already has a ``train_summary.json`` with the same fingerprint is skipped;
 an interrupted run resumes from its latest checkpoint when the same command is run again (from the one
@@ -40,9 +42,10 @@ from sdrrl_ray.train.data import (
 log = logging.getLogger("sdrrl_ray")
 
 # train keys that change how a run is executed but not what it computes
-_OPERATIONAL = ("storage_path", "max_failures", "num_to_keep", "resources_per_worker", "report_interval_s",
+_OPERATIONAL = ("storage_path", "max_failures", "num_to_keep", "keep_checkpoints", "resources_per_worker",
+                "report_interval_s",
                 "tokenize_pool", "resume_from", "offload_optimizer", "offload_params", "activation_checkpointing",
-                "packing")
+                "packing", "report_to", "eval_every_steps")
 
 
 def check_train_config(cfg: Config) -> None:
@@ -53,6 +56,10 @@ def check_train_config(cfg: Config) -> None:
     check_batch(tc, tc.num_workers)
     ds_config(tc, tc.num_workers, tc.use_gpu)
     resolve_export_dtype(tc, tc.use_gpu)
+    if tc.report_to:
+        from sdrrl_ray.train.trackers import check_trackers
+
+        check_trackers(tc.report_to)
     if tc.lora:
         import importlib.util
 
@@ -121,7 +128,8 @@ def _train_one(cfg: Config, *, name: str, targets: list, dataset, meta: list, mo
     G = tc.micro_batch_size * tc.grad_accum * tc.num_workers
     spe = planlib.steps_per_epoch(idx.item_starts, cfg.seed, tc.epochs, G)
     names = sorted(set(idx.train_subsets) | set(idx.heldout_subsets))
-    env = {"TOKENIZERS_PARALLELISM": "false", "HF_HUB_OFFLINE": os.environ.get("HF_HUB_OFFLINE", "1")}
+    env = {"TOKENIZERS_PARALLELISM": "false",
+           **{k: os.environ[k] for k in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_ENDPOINT") if k in os.environ}}
     if not tc.use_gpu:
         env["DS_ACCELERATOR"] = "cpu"
     if os.environ.get("TORCH_EXTENSIONS_DIR"):
@@ -133,9 +141,14 @@ def _train_one(cfg: Config, *, name: str, targets: list, dataset, meta: list, mo
     for line in warnings:
         log.warning("target %s: %s", name, line)
     loop_config = dict(train=tc, seed=cfg.seed, model_path=model_path, index=idx, subset_names=names,
-                       steps_per_epoch=spe, export_dir=model_dir, log_path=log_url, run=run_name, target=name,
+                       steps_per_epoch=spe, export_dir=model_dir, epochs_dir=Out(cfg.out_dir).epoch_models(name),
+                       log_path=log_url, run=run_name, target=name,
                        pad_id=pad_id, max_length=max_length, env=env, resume_from=tc.resume_from,
                        fallback_checkpoint=fallback, test_hooks=test_hooks or {})
+    if tc.report_to:
+        from sdrrl_ray.train.trackers import tracker_spec
+
+        loop_config["trackers"] = tracker_spec(tc.report_to, out_dir=cfg.out_dir, run=run_name, params=cfg.to_dict())
     trainer = build_trainer(cfg, dataset=dataset, loop_config=loop_config, run_name=run_name)
     log.info("target %s: run %s, %d training rows (%d items), %d held out, %s steps per epoch",
              name, run_name, idx.n_train, idx.n_items, len(idx.heldout_ids), spe)
@@ -146,9 +159,11 @@ def _train_one(cfg: Config, *, name: str, targets: list, dataset, meta: list, mo
             f"training for target {name} failed (run {run_name}, checkpoints under {storage_path(cfg)}/{run_name}); "
             f"rerun the same command to resume from the last checkpoint"
         ) from exc
-    from sdrrl_ray.train.metrics import merge_parts
+    from sdrrl_ray.train.metrics import merge_parts, read_log
 
     merge_parts(log_url)
+    epoch_exports = {r["epoch"] + 1: r["path"] for r in read_log(log_url)  # this run's, a redone epoch once
+                     if r.get("run") == run_name and r.get("event") == "epoch_export"}
     sub_counts = Counter(idx.train_subsets)
     weights = {s: float(idx.train_weights[idx.train_subsets.index(s)]) for s in sorted(sub_counts)}
     summary = dict(
@@ -160,11 +175,49 @@ def _train_one(cfg: Config, *, name: str, targets: list, dataset, meta: list, mo
                    loss_weighting=tc.loss_weighting, global_batch=G, steps_per_epoch=spe),
         result=result.return_value,
         checkpoints=f"{storage_path(cfg)}/{run_name}",
+        epoch_exports={str(k): epoch_exports[k] for k in sorted(epoch_exports)},
         seconds=round(time.perf_counter() - start, 1),
         skipped=False,
     )
+    storage.write_json(storage.join(model_dir, TRAIN_SUMMARY), summary)  # first: the run is done (a rerun skips it)
+    _after_export(cfg, summary)
     storage.write_json(storage.join(model_dir, TRAIN_SUMMARY), summary)
     return summary
+
+
+def _after_export(cfg: Config, summary: dict) -> None:
+    """The model cards (model folder, per-epoch exports), then the checkpoints pruned unless
+    ``train.keep_checkpoints=all``; adds ``cards`` and ``pruned`` to ``summary``. Failures only warn."""
+    from sdrrl_ray.train.card import write_card
+    from sdrrl_ray.train.checkpoints import prune
+
+    name, tconf = summary["target"], {**cfg.to_dict()["train"], "seed": cfg.seed}
+    cards = []
+    try:
+        cards.append(write_card(summary["model_dir"], summary=summary, out_dir=cfg.out_dir, train_config=tconf))
+        for k, path in summary["epoch_exports"].items():
+            cards.append(write_card(path, summary=summary, out_dir=cfg.out_dir, train_config=tconf, epoch=int(k)))
+    except (OSError, ValueError, TypeError, KeyError) as exc:
+        log.warning("target %s: model card not written (%s)", name, exc)
+    summary["cards"] = cards
+    if cfg.train.keep_checkpoints == "all":
+        summary["pruned"] = None
+        return
+    if not storage.exists(storage.join(summary["model_dir"], "config.json")):
+        log.warning("target %s: %s has no config.json; checkpoints kept", name, summary["model_dir"])
+        summary["pruned"] = None
+        return
+    try:
+        pruned = prune(summary["checkpoints"])
+    except (OSError, ValueError) as exc:
+        log.warning("target %s: checkpoints under %s not pruned (%s)", name, summary["checkpoints"], exc)
+        summary["pruned"] = None
+        return
+    summary["pruned"] = pruned
+    log.info("target %s: checkpoints pruned (train.keep_checkpoints=latest): kept %s without its optimizer state "
+             "(%s), deleted %d older checkpoint folder(s); %.1f MB freed", name, pruned["kept"],
+             ", ".join(pruned["files_deleted"]) or "none found", len(pruned["folders_deleted"]),
+             pruned["bytes_freed"] / 1e6)
 
 
 def run_train(cfg: Config, *, _test_hooks: Optional[dict] = None) -> dict:

@@ -8,9 +8,11 @@ invariance (+ the Eq. 6 and gradient-norm references by hand), one pair for resu
 
 from __future__ import annotations
 
+import glob
 import json
 import math
 import os
+import time
 from collections import Counter
 
 import pyarrow as pa
@@ -98,7 +100,7 @@ def load_weights(folder: str) -> dict:
 
 
 @pytest.mark.timeout(600)
-def test_memorize_export_reload_and_rerun(ray_local, demo_model, tmp_path):
+def test_memorize_export_reload_and_rerun(ray_local, demo_model, tmp_path, monkeypatch):
     """Loss goes down, every parameter changes, the exported folder reloads and greedy generation
     reproduces the trained answers; trims and rejects are counted; a rerun is skipped."""
     from sdrrl_ray.engines.base import SamplingSettings
@@ -116,7 +118,10 @@ def test_memorize_export_reload_and_rerun(ray_local, demo_model, tmp_path):
     memo = make_rows(6)
     rows = copies(memo, 4) + extra
     write_transfer_set(out, rows)
-    cfg = config(out, epochs=16, micro_batch_size=4, learning_rate=2e-3)
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")  # MLflow 3 opens its file store only when asked
+    cfg = config(out, epochs=16, micro_batch_size=4, learning_rate=2e-3, report_to=["tensorboard", "mlflow", "wandb"])
     summary = run_train(cfg)
 
     model_dir = os.path.join(out, "model")
@@ -138,6 +143,24 @@ def test_memorize_export_reload_and_rerun(ray_local, demo_model, tmp_path):
     first, last = sum(per_epoch[0]) / len(per_epoch[0]), sum(per_epoch[-1]) / len(per_epoch[-1])
     assert last < 0.1 * first, (first, last)
     assert all(r["tokens_per_s"] > 0 and r["lr"] == pytest.approx(2e-3) for r in steps)
+    # train.report_to: every step's loss read back from each tracker's own files (rank 0 only: one run each)
+    from mlflow.tracking import MlflowClient
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    from tests.unit.test_trackers import wandb_run_records
+
+    ea = EventAccumulator(os.path.join(out, "tensorboard", tgt["run"]))
+    ea.Reload()
+    assert [e.value for e in ea.Scalars("train/loss")] == pytest.approx([r["loss"] for r in steps], rel=1e-6)
+    assert {"train/lr", "train/tokens_per_s", "train/loss_LL", "train/loss_TL"} <= set(ea.Tags()["scalars"])
+    client = MlflowClient("file://" + os.path.join(out, "mlruns"))
+    (run,) = client.search_runs([client.get_experiment_by_name("sdrrl").experiment_id])
+    assert run.info.run_name == tgt["run"] and run.data.params["train.learning_rate"] == "0.002"
+    hist = client.get_metric_history(run.info.run_id, "train/loss")
+    assert [(m.step, m.value) for m in hist] == [(r["step"], pytest.approx(r["loss"])) for r in steps]
+    (wandb_file,) = glob.glob(os.path.join(out, "wandb", "wandb", "offline-run-*", "run-*.wandb"))
+    logged = [rec.history for rec in wandb_run_records(wandb_file) if rec.HasField("history")]
+    assert len(logged) == len(steps)
 
     base, trained = load_weights(demo_model), load_weights(model_dir)
     assert set(base) <= set(trained)
@@ -153,7 +176,20 @@ def test_memorize_export_reload_and_rerun(ray_local, demo_model, tmp_path):
     # (measured 2026-12-06) while the loss falls below a tenth (above)
     assert len(wrong) <= len(memo) // 2, wrong
 
-    again = run_train(cfg)
+    # after the export (train.keep_checkpoints=latest): the final checkpoint only, without optimizer state
+    from sdrrl_ray.train.checkpoints import checkpoint_folders, filesystem
+
+    (kept,) = checkpoint_folders(*filesystem(os.path.join(out, "checkpoints", tgt["run"])))
+    assert tgt["pruned"]["kept"] == kept and len(tgt["pruned"]["folders_deleted"]) == 1
+    left = [n for _, _, names in os.walk(kept) for n in names]
+    assert "zero_pp_rank_0_mp_rank_00_model_states.pt" in left and not any("optim_states" in n for n in left)
+    assert json.load(open(os.path.join(kept, "sdrrl-manifest.rank1.json")))["optimizer_state"] == "deleted"
+    assert tgt["pruned"]["bytes_freed"] > 0 and len(tgt["pruned"]["files_deleted"]) == 2
+    print(f"pruned: {tgt['pruned']}")
+    card = open(os.path.join(model_dir, "README.md"), encoding="utf-8").read()
+    assert card.startswith("---\nbase_model: ") and "## Training" in card
+
+    again = run_train(cfg)  # a finished (pruned) run: said done, not resumed
     assert again["targets"]["ja"]["skipped"] is True
 
 
@@ -194,7 +230,9 @@ def test_grad_accum_invariance_eq6_reference_and_resume(ray_local, demo_model, t
     - plain's step-1 loss and gradient norm equal a by-hand plain-PyTorch Eq. 6 computation;
     - "killed" (as plain, a worker killed once at step 3, not a checkpoint step) restores step 2's
       checkpoint and continues with the step, LR and optimizer state plain had there: identical
-      losses afterwards, each sample once per epoch, the same final weights.
+      losses afterwards, each sample once per epoch, the same final weights;
+    - "killed" also has train.export_every_epoch: OUT/epochs/ja/epoch-1 and epoch-2 are written once each
+      (the best one is the model folder's weights), and the eval phase measures each one's off-target rate.
     """
     from sdrrl_ray.train.metrics import read_log
     from sdrrl_ray.train.run import run_train
@@ -208,7 +246,7 @@ def test_grad_accum_invariance_eq6_reference_and_resume(ray_local, demo_model, t
     plans = {  # "plain" and "killed" also pack their micro-batches: packing must not change a number either
         "plain": (dict(micro_batch_size=4, grad_accum=1, packing=True), {"log_ids": True}),
         "accum": (dict(micro_batch_size=1, grad_accum=4), {"log_ids": True}),
-        "killed": (dict(micro_batch_size=4, grad_accum=1, packing=True),
+        "killed": (dict(micro_batch_size=4, grad_accum=1, packing=True, export_every_epoch=True),
                    {"log_ids": True, "fail_at_step": 3, "fail_rank": 1, "fail_marker": marker, "fail_delay_s": 4.0}),
     }
     runs = {}
@@ -257,6 +295,35 @@ def test_grad_accum_invariance_eq6_reference_and_resume(ray_local, demo_model, t
     wk = runs["killed"][0]
     for name in wp:
         assert torch.allclose(wp[name], wk[name], atol=1e-6, rtol=0), name
+
+    # the per-epoch exports of "killed" (train.export_every_epoch), then their off-target rates (paper Fig. 3)
+    epochs_dir = os.path.join(out, "epochs", "ja")
+    summary = runs["killed"][1]
+    assert summary["epoch_exports"] == {str(k): os.path.join(epochs_dir, f"epoch-{k}") for k in (1, 2)}
+    assert sorted(os.listdir(epochs_dir)) == ["epoch-1", "epoch-2"]
+    exported = [(r["epoch"], r["path"]) for r in runs["killed"][3] if r["event"] == "epoch_export"]
+    assert exported == [(0, summary["epoch_exports"]["1"]), (1, summary["epoch_exports"]["2"])]
+    per_epoch = {k: load_weights(os.path.join(epochs_dir, f"epoch-{k}")) for k in (1, 2)}
+    best = summary["result"]["best_epoch"]
+    assert all(torch.equal(per_epoch[best + 1][n], wk[n]) for n in wk)  # one gather: the same weights
+    assert not all(torch.equal(per_epoch[1][n], per_epoch[2][n]) for n in wk)
+    assert os.path.isfile(os.path.join(epochs_dir, "epoch-1", "tokenizer.json"))
+
+    from sdrrl_ray.config import load_config
+    from sdrrl_ray.evaluation.run import run_eval
+
+    started = time.perf_counter()
+    rep = run_eval(load_config(None, [f"out_dir={out}", "languages.targets=[ja]", "generate.model=demo",
+                                      "train.epochs=2", "train.export_every_epoch=true", "eval.tasks=[offtarget]",
+                                      "eval.limit=2", "eval.max_new_tokens=8", "eval.models={base: demo}",
+                                      "eval.contamination=false", "ray.num_cpus=4"]))
+    print(f"eval of base + 2 per-epoch exports, off-target, 2 items: {time.perf_counter() - started:.1f}s")
+    (row,) = rep["offtarget_epochs"]["rows"]
+    assert [c["epoch"] for c in row["cells"]] == [0, 1, 2] and all(c["n"] is not None for c in row["cells"])
+    assert [c["model"] for c in row["cells"]] == [demo_model, *(summary["epoch_exports"][k] for k in "12")]
+    for k in (1, 2):
+        assert os.path.isfile(os.path.join(out, "predictions", "epochs", f"epoch-{k}-ja.offtarget.jsonl"))
+    assert os.path.isfile(os.path.join(out, "plots", "offtarget_epochs.png"))
 
 
 @pytest.mark.timeout(420)

@@ -176,3 +176,93 @@ def test_an_input_without_records_stops_before_any_work(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1].startswith(f"sdrrl: error: no records in {empty}") and "Traceback" not in "\n".join(err)
     assert not (tmp_path / "out" / "manifest.json").exists()
+
+
+# ----------------------------------------------------------------------------------------------
+# help, version and the one-line error for a missing extra
+
+
+def test_help_lists_each_command_as_typed_with_an_example(capsys):
+    from sdrrl_ray.app.cli import Commands, main
+    from sdrrl_ray.app.help import COMMANDS, command_table
+
+    table = command_table(Commands)
+    assert {"transfer-set", "train", "eval", "demo", "config", "plan"} <= set(table)
+    assert set(table) <= set(COMMANDS), f"commands without a summary and example in help.COMMANDS: " \
+                                        f"{set(table) - set(COMMANDS)}"
+    for argv in (["--help"], ["-h"], []):
+        assert main(argv) == 0
+        out, err = capsys.readouterr()
+        assert err == "" and "sdrrl transfer_set" not in out and "sdrrl --version" in out
+        for name in table:
+            assert f"\n  {name} " in out and f"e.g. {COMMANDS[name][1]}\n" in out, name
+            assert COMMANDS[name][1].startswith(f"sdrrl {name} "), name
+    # a non-terminal and no pager: the installed entry point prints the same text and exits 0
+    res = subprocess.run([sys.executable, "-m", "sdrrl_ray", "--help"], cwd=ROOT, capture_output=True, text=True,
+                         timeout=60, stdin=subprocess.DEVNULL, env={**os.environ, "PAGER": "false"})
+    assert res.returncode == 0 and "e.g. sdrrl transfer-set jobs/configs/demo.yaml" in res.stdout, res.stderr
+
+
+def test_command_help_shows_the_config_argument_and_points_to_sdrrl_config(capsys):
+    from sdrrl_ray.app.cli import main
+
+    for argv in (["transfer-set", "--help"], ["transfer_set", "-h"], ["train", DEMO, "--help"], ["plan", "-h"]):
+        assert main(argv) == 0
+        out = capsys.readouterr().out
+        name = argv[0].replace("_", "-")
+        assert out.startswith(f"usage: sdrrl {name} CONFIG [key=value ...]"), out
+        assert "CONFIG         a YAML job config, e.g. jobs/configs/demo.yaml" in out
+        assert "`sdrrl config CONFIG [key=value ...]` prints it resolved" in out
+        assert f"example:\n  sdrrl {name} jobs/configs/demo.yaml" in out
+    assert main(["plan", "--help"]) == 0 and "--node-type=VALUE" in capsys.readouterr().out
+    assert main(["demo", "--help"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("usage: sdrrl demo [out_dir=DIR | --out DIR]")
+    assert "sdrrl config jobs/configs/demo.yaml" in out
+
+
+def test_version_comes_from_the_package_metadata(capsys):
+    from importlib.metadata import version
+
+    from sdrrl_ray.app.cli import main
+
+    assert main(["--version"]) == 0
+    assert capsys.readouterr().out == f"sdrrl {version('sdrrl-ray')}\n"
+
+
+def test_an_unknown_command_is_one_line(capsys):
+    from sdrrl_ray.app.cli import main
+
+    assert main(["trian", DEMO]) == 2
+    out, err = capsys.readouterr()
+    assert err.startswith("sdrrl: error: unknown command 'trian'; choose from transfer-set, train, ")
+    assert err.count("\n") == 1 and out == ""
+
+
+def test_demo_takes_out_dir_as_well_as_out(monkeypatch, capsys, tmp_path):
+    from sdrrl_ray.app.cli import main
+
+    for name, real in list(phases.PHASES.items()):
+        monkeypatch.setitem(phases.PHASES, name, Phase(name, lambda: (lambda cfg: {}), lambda cfg, r: [], real.report))
+    assert main(["demo", f"out_dir={tmp_path / 'a'}"]) == 0
+    assert main(["demo", "--out", str(tmp_path / "b")]) == 0
+    assert (tmp_path / "a" / "config.yaml").exists() and (tmp_path / "b" / "config.yaml").exists()
+    assert f"out_dir: {tmp_path / 'a'}" in (tmp_path / "a" / "config.yaml").read_text()
+
+
+def test_a_phase_without_its_extra_is_one_line_naming_the_extra(monkeypatch, capsys, tmp_path):
+    from sdrrl_ray.app.cli import main
+
+    monkeypatch.setitem(sys.modules, "deepspeed", None)  # what find_spec reports for a package not installed
+    assert main(["train", DEMO, f"out_dir={tmp_path}"]) == 2
+    out, err = capsys.readouterr()
+    assert err == "sdrrl: error: sdrrl train needs DeepSpeed: pip install 'sdrrl-ray[train]'\n"
+    assert "phase train: start" not in out and not (tmp_path / "config.yaml").exists()  # nothing started
+    assert jobs.job_main([DEMO, "phases=[transfer-set,train]", f"out_dir={tmp_path}"], prog="jobs/full.py") == 2
+    assert capsys.readouterr().err == ("jobs/full.py: error: jobs/full.py (transfer-set, train) needs DeepSpeed: "
+                                       "pip install 'sdrrl-ray[train]'\n")
+    for module in ("ctranslate2", "seqeval"):
+        monkeypatch.setitem(sys.modules, module, None)
+    assert main(["demo", f"out_dir={tmp_path}"]) == 2
+    assert capsys.readouterr().err == ("sdrrl: error: sdrrl (transfer-set, train, eval) needs CTranslate2, DeepSpeed, "
+                                       "seqeval: pip install 'sdrrl-ray[all]'\n")

@@ -20,7 +20,8 @@ MAX_LINES = 400
 # lowest first; a module may import its own layer's modules (the phases excepted) and lower layers only
 LAYERS = [
     {"errors", "languages", "seeding", "schema", "storage", "provenance", "prompts", "execution_stats",
-     "generation_cache", "part_cache", "translation_cache", "config", "layout", "runtime"},
+     "generation_cache", "part_cache", "translation_cache", "config", "layout", "runtime", "fetch",
+     "extras"},
     {"engines", "mt", "filters", "codeswitch", "parallel", "ingest"},
     {"stages"},
     {"demo"},

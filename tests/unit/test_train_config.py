@@ -97,11 +97,12 @@ def test_fingerprint_ignores_operational_keys(tmp_path):
         cfg = from_dict({"out_dir": str(tmp_path), "train": train})
         return fingerprint(cfg, model_path="/m", targets=["ja"], sizes=[["part-a.parquet", 10]], max_length=256)
 
-    assert fp() == fp(max_failures=3, storage_path="s3://b/x", report_interval_s=9.0, num_to_keep=5)
+    assert fp() == fp(max_failures=3, storage_path="s3://b/x", report_interval_s=9.0, num_to_keep=5,
+                   keep_checkpoints="all")
     assert fp() != fp(learning_rate=1e-3) and fp() != fp(loss_weighting="mean")
 
 
-PRESET_NAMES = {"sft-en", "translate-then-sft", "sdrrl", "ablation-no-tl-lt", "ablation-gold-only",
+PRESET_NAMES = {"sft-en", "translate-then-sft", "cit", "xcot", "sdrrl", "ablation-no-tl-lt", "ablation-gold-only",
                 "ablation-no-parallel", "ablation-no-codeswitch", "ablation-only-parallel"}
 
 
@@ -117,6 +118,9 @@ def test_presets_load_and_match_the_paper_variants():
     assert cfg["sft-en"].transfer.subsets == ("LL",) and not cfg["sft-en"].parallel.enabled
     assert not cfg["sft-en"].code_switch.enabled and cfg["sft-en"].answer.mode == "gold"
     assert cfg["translate-then-sft"].transfer.subsets == ("TT",) and cfg["translate-then-sft"].answer.mode == "gold"
+    assert cfg["cit"].transfer.subsets == ("LT",) and not cfg["cit"].code_switch.enabled
+    assert set(cfg["xcot"].transfer.subsets) == {"LL", "TL", "TT"} and cfg["xcot"].code_switch.enabled
+    assert cfg["cit"].answer.mode == cfg["xcot"].answer.mode == "gold"
     full = cfg["sdrrl"]
     assert set(full.transfer.subsets) == {"LL", "TL", "LT", "TT", "mt", "comp"} and full.code_switch.enabled
     assert full.parallel.enabled and full.answer.mode == "mixed" and full.train.loss_weighting == "eq6"
