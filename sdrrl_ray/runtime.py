@@ -99,6 +99,20 @@ def quiet_console() -> None:
             logger.addHandler(_LOG_HANDLER)
 
 
+class _LogFile(logging.FileHandler):
+    """The run's log file. A write that fails (a full disk, OUT gone) stops this handler quietly instead of
+    logging's "--- Logging error ---" traceback: the run itself reports what matters (a full disk is its
+    one-line error)."""
+
+    def handleError(self, record: logging.LogRecord) -> None:  # noqa: N802 (logging's name)
+        for name in ("", "ray", "ray.data"):
+            logging.getLogger(name).removeHandler(self)
+        try:
+            self.close()
+        except OSError:
+            pass
+
+
 _LOG_HANDLER: Optional[logging.FileHandler] = None
 
 
@@ -121,8 +135,13 @@ def setup_logging(log_file: Optional[str]) -> Optional[str]:
         for name in ("", "ray", "ray.data"):
             logging.getLogger(name).removeHandler(_LOG_HANDLER)
         _LOG_HANDLER.close()
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    _LOG_HANDLER = logging.FileHandler(path, encoding="utf-8")
+    try:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        _LOG_HANDLER = _LogFile(path, encoding="utf-8")
+    except OSError as exc:  # no log file (a full disk is reported by the run itself, when it writes)
+        _LOG_HANDLER = None
+        logging.getLogger("sdrrl_ray").debug("no log file at %s: %s", path, exc)
+        return None
     _LOG_HANDLER.setLevel(logging.INFO)
     _LOG_HANDLER.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root.addHandler(_LOG_HANDLER)

@@ -155,3 +155,29 @@ def test_the_report_line_ray_names_by_file_path_is_dropped_too(monkeypatch):
         assert stream.getvalue().splitlines() == ["train ja 1/2", "a user print"]
     finally:
         logging.getLogger().removeHandler(handler)
+
+
+def test_a_log_file_on_a_full_disk_stops_quietly(tmp_path, capsys):
+    """A write of the run's log file that fails (ENOSPC) drops that handler without logging's "--- Logging
+    error ---" traceback: the run reports the full disk itself, as its one last line."""
+    path = setup_logging(str(tmp_path / "logs" / "sdrrl.log"))
+    root = logging.getLogger()
+    handler = next(h for h in root.handlers if getattr(h, "baseFilename", None) == path)
+
+    class FullDisk:
+        def write(self, text):
+            raise OSError(28, "No space left on device")
+
+        def flush(self):
+            raise OSError(28, "No space left on device")
+
+    handler.stream = FullDisk()
+    logging.getLogger("sdrrl_ray").warning("a line the disk has no room for")
+    logging.getLogger("sdrrl_ray").warning("and another")
+    err = capsys.readouterr().err
+    assert "Logging error" not in err and "Traceback" not in err
+    assert handler not in root.handlers
+    # the next run into another OUT gets its log file again
+    again = setup_logging(str(tmp_path / "other" / "sdrrl.log"))
+    logging.getLogger("sdrrl_ray").warning("written")
+    assert "written" in open(again, encoding="utf-8").read()
