@@ -21,6 +21,7 @@ from sdrrl_ray.extras import require_phases
 from sdrrl_ray.layout.lock import OutLock, check_writable
 from sdrrl_ray.layout.paths import Out
 from sdrrl_ray.runtime import setup_logging
+from sdrrl_ray.schema import COMP, MT, VARIANTS
 
 
 def _transfer_set() -> Callable:
@@ -82,8 +83,12 @@ def train_summary_line(result: dict) -> str:
 def _transfer_set_preamble(cfg: Config) -> list[str]:
     n = cfg.data.limit or "all"
     targets = list(cfg.languages.targets)
-    most = (f" (at most {cfg.data.limit * 4 * len(targets) + cfg.parallel.n_pairs * 3 * len(targets)} rows: 4 pairs "
-            f"per item and target, parallel tasks)" if cfg.data.limit else "")
+    pairs = sum(v in cfg.transfer.subsets for v in VARIANTS)
+    # per parallel pair: one mt row each way, one comp row (sdrrl_ray/parallel/tasks.py)
+    per_pair = (2 * (MT in cfg.transfer.subsets and MT in cfg.parallel.tasks)
+                + (COMP in cfg.transfer.subsets and COMP in cfg.parallel.tasks)) if cfg.parallel.enabled else 0
+    rows = (cfg.data.limit * pairs + cfg.parallel.n_pairs * per_pair) * len(targets) if cfg.data.limit else 0
+    most = (f" (at most {rows} rows: {pairs} pairs per item and target, parallel tasks)" if cfg.data.limit else "")
     return [f"  {n} items of {cfg.data.path} -> targets {', '.join(targets)}{most}; "
             f"into {Out(cfg.out_dir).transfer_set}"]
 
