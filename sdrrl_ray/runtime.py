@@ -50,8 +50,10 @@ def init_ray(cfg: RayConfig) -> None:
     ray.init(**kwargs)
     ctx = ray.data.DataContext.get_current()
     ctx.enable_progress_bars = progress_bars()
-    if not ctx.enable_progress_bars:  # off on purpose (not a terminal): no "Progress bars disabled" line
-        logging.getLogger("ray.data._internal.progress").setLevel(logging.ERROR)
+    ctx.enable_operator_progress_bars = verbose()  # one bar per dataset; a line per operator with --verbose
+    # bars off on purpose (not a terminal; per operator; a dataset's own short reads): no "Progress bars
+    # [for operators] disabled. To enable, set ..." line each time
+    logging.getLogger("ray.data._internal.progress").setLevel(logging.ERROR)
     hide_user_error_traces()
     quiet_console()
 
@@ -84,6 +86,23 @@ def quiet_worker_logs() -> None:
         logging.getLogger(name).setLevel(logging.ERROR)
     # Ray Train's own DatasetManager sets an option Ray Data deprecates (not a setting of this project)
     warnings.filterwarnings("ignore", message=r"`ExecutionOptions\.exclude_resources` is deprecated")
+
+
+# Lines from Ray's processes that the driver need not relay (Ray's documented RAY_DEDUP_LOGS_SKIP_REGEX, read when
+# ray is imported): Ray Core's notice that an internal actor (Ray Train's PreemptionWatcher) has constructor
+# arguments in the object store (ray-project/ray#53727, not a setting of this project), and DeepSpeed's
+# "built successfully" for the CPU shared-memory op each worker loads. They stay in Ray's worker log files.
+CONSOLE_SKIP = (r"has constructor arguments in the object store and max_restarts"
+                r"|deepspeed_shm_comm_op built successfully")
+
+
+def console_env() -> None:
+    """At an entry point, before Ray is imported: unless :func:`verbose`, the driver drops :data:`CONSOLE_SKIP`
+    lines from the worker output it relays."""
+    if not verbose():
+        os.environ.setdefault("RAY_DEDUP_LOGS_SKIP_REGEX", CONSOLE_SKIP)
+    elif os.environ.get("RAY_DEDUP_LOGS_SKIP_REGEX") == CONSOLE_SKIP:  # --verbose after the entry point set it
+        del os.environ["RAY_DEDUP_LOGS_SKIP_REGEX"]
 
 
 def quiet_console() -> None:

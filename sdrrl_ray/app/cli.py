@@ -33,6 +33,7 @@ from sdrrl_ray.app.help import intercept
 from sdrrl_ray.app.phases import run_phases
 from sdrrl_ray.config import load_config
 from sdrrl_ray.errors import UserError
+from sdrrl_ray.runtime import console_env
 
 PROG = "sdrrl"
 DEMO_CONFIG = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
@@ -91,6 +92,7 @@ class Commands:
             os.environ.setdefault(key, "1")
         if verbose:  # library logs on the console too (as SDRRL_VERBOSE=1); else they go to OUT/logs/sdrrl.log
             os.environ["SDRRL_VERBOSE"] = "1"
+            console_env()
         _run(_load(DEMO_CONFIG, (f"out_dir={out}", *overrides)), "transfer-set", "train", "eval")
 
     def compare(self, config: str | None = None, *overrides: str) -> None:
@@ -163,6 +165,7 @@ def _plan_value(key: str, raw: str):
 
 
 def main(argv: list[str] | None = None) -> int:
+    console_env()
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     args = [str(a) for a in (sys.argv[1:] if argv is None else argv)]
 

@@ -19,6 +19,7 @@ from typing import Optional, Sequence
 from sdrrl_ray.app.exits import run_mapped
 from sdrrl_ray.app.phases import ALL_PHASES, check_phases, parse_phases, report_line, run_phases
 from sdrrl_ray.errors import UserError
+from sdrrl_ray.runtime import console_env
 
 
 def split_job_args(argv: Sequence[str]) -> tuple[Optional[str], list[str], Optional[str]]:
@@ -73,5 +74,6 @@ def _job(argv: Sequence[str], prog: str, default_phases: Sequence[str], phases_a
 def job_main(argv: Sequence[str], *, prog: str, default_phases: Sequence[str] = ALL_PHASES,
              phases_allowed: bool = True) -> int:
     """Entry point of ``jobs/*.py``: config JSON first, then each phase in order; 2 on a user error."""
+    console_env()
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     return run_mapped(lambda: _job(argv, prog, default_phases, phases_allowed), prog)

@@ -96,10 +96,13 @@ def tokenized_cached(files: list[str], sizes: list, model_path: str, cfg: Config
     url = Out(cfg.out_dir).train_cache(f"tokenized-{key}")
     fs, path = storage.url_to_fs(url)
     if fs.exists(f"{path}/_COMPLETE"):
-        return ray.data.read_parquet(url, file_extensions=["parquet"]).materialize()
+        ds = ray.data.read_parquet(url, file_extensions=["parquet"]).materialize()
+        ds.context.enable_progress_bars = False
+        return ds
     if fs.exists(path):
         fs.rm(path, recursive=True)  # left by an interrupted run
     ds = tokenize_dataset(files, model_path, cfg, max_length).materialize()
+    ds.context.enable_progress_bars = False  # the write and the driver's reads of this set take well under a second
     ds.write_parquet(url)
     with fs.open(f"{path}/_COMPLETE", "w") as fh:
         fh.write(f"{ds.count()}\n")

@@ -44,6 +44,9 @@ def build_trainer(cfg: Config, *, dataset, loop_config: dict, run_name: str):
         # in its log files under the Ray session; the console gets its warnings and the loop's progress lines
         logging_config=LoggingConfig(log_level="INFO" if verbose() else "WARNING"),
     )
+    # each worker reads the materialized tokenized set once per epoch (well under a second): no progress bars
+    # there, whose blank lines the driver would relay; the training progress lines stand for the phase
+    dataset.context.enable_progress_bars = False
     return TorchTrainer(
         train_loop_per_worker,
         train_loop_config=loop_config,

@@ -65,6 +65,7 @@ def _try_tokenizer(tokenize: str) -> Optional[str]:
     return None
 
 
+_WARNED: set = set()
 _CHOICES: dict = {}
 
 
@@ -89,7 +90,10 @@ def choose_tokenizer(requested: str, fallback: str, tgt_lang: str, allow_downloa
         note = f"tokenizer {requested} unavailable ({err})" if err else ""
     if note:
         tok = fallback_tokenizer(fallback, tgt_lang)
-        log.warning("BLEU: %s; using tok:%s instead (not comparable with tok:%s scores)", note, tok, requested)
+        if note not in _WARNED:  # once per cause: the report's signatures name each direction's tokenizer
+            _WARNED.add(note)
+            log.warning("BLEU: %s; using a fallback tokenizer (tok:%s into %s; the report's signatures name each "
+                        "direction's), not comparable with tok:%s scores", note, tok, tgt_lang, requested)
         choice = TokenizerChoice(tok, requested, note)
     else:
         choice = TokenizerChoice(requested, requested)
