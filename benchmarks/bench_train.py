@@ -37,8 +37,9 @@ def loop(config: dict) -> dict:
     from transformers import LlamaConfig, LlamaForCausalLM
 
     from sdrrl_ray.config import TrainConfig
+    from sdrrl_ray.train import answer_loss
     from sdrrl_ray.train.ds_config import ds_config
-    from sdrrl_ray.train.loss import Example, collate, micro_loss, model_inputs
+    from sdrrl_ray.train.loss import Example, collate, forward_ce, micro_loss
 
     torch.set_num_threads(config["threads"])
     ctx = ray.train.get_context()
@@ -49,13 +50,17 @@ def loop(config: dict) -> dict:
     model = LlamaForCausalLM(model_cfg)
     model.config.use_cache = False
     n_params = sum(p.numel() for p in model.parameters())
+    chunks = 0
+    if config["chunk_tokens"]:  # the project's answer loss per chunk (train.loss_chunk_tokens)
+        chunks = answer_loss.n_chunks(config["micro"], config["seq"], config["chunk_tokens"])
+        answer_loss.install(model, chunks)
     mode, micro = config["mode"], config["micro"]
     opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
     if mode == "ddp":
         engine = ray.train.torch.prepare_model(model)
 
         def train_step(b):
-            loss, _ = micro_loss(engine(**model_inputs(b, torch.device("cpu")), use_cache=False).logits, b, 1.0 / micro)
+            loss, _ = micro_loss(*forward_ce(engine, b, torch.device("cpu"), chunks), b, 1.0 / micro)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(engine.parameters(), 1.0)
@@ -68,7 +73,7 @@ def loop(config: dict) -> dict:
         engine, *_ = deepspeed.initialize(model=model, optimizer=opt, config=ds_config(tc, world, on_gpu=False))
 
         def train_step(b):
-            loss, _ = micro_loss(engine(**model_inputs(b, torch.device("cpu")), use_cache=False).logits, b, 1.0 / micro)
+            loss, _ = micro_loss(*forward_ce(engine, b, torch.device("cpu"), chunks), b, 1.0 / micro)
             engine.backward(loss)
             engine.step()
 
@@ -110,7 +115,7 @@ def run_mode(mode: str, args) -> dict:
     trainer = TorchTrainer(
         loop,
         train_loop_config=dict(mode=mode, micro=args.micro, seq=args.seq, steps=args.steps, warmup=args.warmup,
-                               threads=args.threads),
+                               threads=args.threads, chunk_tokens=args.loss_chunk_tokens),
         scaling_config=ScalingConfig(num_workers=args.workers, use_gpu=False, resources_per_worker={"CPU": 1}),
         torch_config=TorchConfig(backend="gloo"),
         run_config=RunConfig(storage_path=tempfile.mkdtemp(prefix="bench_train_"), name=f"bench-{mode}"),
@@ -131,7 +136,13 @@ def main(argv=None) -> dict:
     ap.add_argument("--seq", type=int, default=128)
     ap.add_argument("--steps", type=int, default=8)
     ap.add_argument("--warmup", type=int, default=2)
+    ap.add_argument("--loss-chunk-tokens", type=int, default=None,
+                    help="default: train.loss_chunk_tokens; 0: full logits")
     args = ap.parse_args(argv)
+    if args.loss_chunk_tokens is None:
+        from sdrrl_ray.config import TrainConfig
+
+        args.loss_chunk_tokens = TrainConfig().loss_chunk_tokens
     for key, value in {"RAY_AUTH_MODE": "disabled", "DS_ACCELERATOR": "cpu",
                        "TORCH_EXTENSIONS_DIR": os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                                                             ".cache", "torch_extensions")}.items():

@@ -50,6 +50,9 @@ def parse(argv=None):
     ap.add_argument("--warmup", type=int, default=None, help="untimed steps first (default 5; tiny 1)")
     ap.add_argument("--zero-stage", type=int, default=3)
     ap.add_argument("--activation-checkpointing", action="store_true")
+    ap.add_argument("--loss-chunk-tokens", type=int, default=None,
+                    help="answer loss per chunk of this many tokens (default: the project's train.loss_chunk_tokens; "
+                         "0: full logits)")
     ap.add_argument("--peak-tflops", type=float, default=None, help="peak dense bf16 TFLOP/s per GPU")
     ap.add_argument("--no-save", action="store_true")
     args = ap.parse_args(argv)
@@ -89,8 +92,9 @@ def main(argv=None) -> dict:
     from transformers import LlamaConfig, LlamaForCausalLM
 
     from sdrrl_ray.config import TrainConfig
+    from sdrrl_ray.train import answer_loss
     from sdrrl_ray.train.ds_config import ds_config
-    from sdrrl_ray.train.loss import Example, collate, micro_loss, model_inputs
+    from sdrrl_ray.train.loss import Example, collate, forward_ce, micro_loss
 
     local_rank = int(os.environ.get("LOCAL_RANK", 0))
     device = torch.device("cuda", local_rank) if on_gpu else torch.device("cpu")
@@ -108,6 +112,10 @@ def main(argv=None) -> dict:
     if args.activation_checkpointing:
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     n_params = sum(p.numel() for p in model.parameters())
+    chunk_tokens = TrainConfig().loss_chunk_tokens if args.loss_chunk_tokens is None else args.loss_chunk_tokens
+    chunks = answer_loss.n_chunks(args.micro, args.seq, chunk_tokens) if chunk_tokens else 0
+    if chunks:
+        answer_loss.install(model, chunks)
     # FLOPs count the matrix products: every parameter but the input embedding table (a lookup)
     n_matmul = n_params - model.get_input_embeddings().weight.numel()
     train = TrainConfig(micro_batch_size=args.micro, grad_accum=args.accum, zero_stage=args.zero_stage,
@@ -133,8 +141,7 @@ def main(argv=None) -> dict:
     def step():
         for _ in range(args.accum):
             b = micro_batch()
-            out = engine(**model_inputs(b, device), use_cache=False)
-            loss, _ = micro_loss(out.logits, b, scale=1.0 / args.micro)
+            loss, _ = micro_loss(*forward_ce(engine, b, device, chunks), b, scale=1.0 / args.micro)
             engine.backward(loss)
             engine.step()
         return float(loss)
@@ -159,7 +166,8 @@ def main(argv=None) -> dict:
         device=name or "cpu", world_size=world, flops_per_token=flops_per_token, zero_stage=args.zero_stage,
         precision=train.precision if on_gpu else "fp32", params=n_params, seq=args.seq, micro=args.micro,
         accum=args.accum, steps=args.steps,
-        activation_checkpointing=args.activation_checkpointing, seconds=round(seconds, 3), tokens=tokens,
+        activation_checkpointing=args.activation_checkpointing, loss_chunks=chunks, seconds=round(seconds, 3),
+        tokens=tokens,
         tokens_per_s=round(tps, 1), tokens_per_s_per_gpu=round(tps / world, 1),
         tflops_per_gpu=round(tps * flops_per_token / world / 1e12, 2), mfu=None if mfu is None else round(mfu, 4),
         peak_tflops=peak, final_loss=round(losses[-1], 4),

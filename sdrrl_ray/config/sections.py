@@ -225,6 +225,7 @@ class TrainConfig:
     global_batch_size: Optional[int] = None  # checked: micro x accum x world
     max_length: int = 1024
     packing: bool = False
+    loss_chunk_tokens: int = 4096  # loss from answer tokens' logits, this many at a time (0: full logits)
     loss_weighting: str = "eq6"  # eq6 (1/|D_d| per subset, paper Eq. 6) | mean
     zero_stage: int = 3
     precision: str = "auto"  # auto: bf16 on GPU, fp32 on CPU
@@ -268,7 +269,7 @@ class TrainConfig:
             _positive(f"train.{name}", getattr(self, name))
         if self.global_batch_size is not None:
             _positive("train.global_batch_size", self.global_batch_size)
-        for name in ("early_stopping_patience", "checkpoint_every_steps"):
+        for name in ("early_stopping_patience", "checkpoint_every_steps", "loss_chunk_tokens"):
             _at_least(f"train.{name}", getattr(self, name), 0, whole=True)
         _at_least("train.max_failures", self.max_failures, -1, whole=True)  # -1: retry without limit (Ray)
         _above_zero("train.learning_rate", self.learning_rate)

@@ -33,6 +33,7 @@ from typing import Any
 
 import numpy as np
 
+from sdrrl_ray.train import answer_loss
 from sdrrl_ray.train import plan as planlib
 
 
@@ -99,7 +100,7 @@ def train_loop_per_worker(config: dict) -> dict:
     from sdrrl_ray.train.checkpoints import restore_point, write_manifest
     from sdrrl_ray.train.ds_config import WarmupDecay, ds_config, resolve_export_dtype, resolve_precision, warmup_steps
     from sdrrl_ray.train.export import gather_state_dict, save_hf_folder
-    from sdrrl_ray.train.loss import Example, collate, micro_loss, model_inputs, per_example_ce
+    from sdrrl_ray.train.loss import Example, collate, forward_ce, micro_loss
     from sdrrl_ray.train.metrics import JsonlLog
     from sdrrl_ray.train.progress import due, progress_line, quiet_worker, show
     from sdrrl_ray.train.trackers import open_trackers
@@ -128,6 +129,10 @@ def train_loop_per_worker(config: dict) -> dict:
 
     t_imports = time.perf_counter()
     model = _load_model(config["model_path"], tc, precision)
+    chunks = 0  # the answer loss per chunk of hidden states, without full logits (answer_loss module docstring)
+    if tc.loss_chunk_tokens and answer_loss.supports(model):
+        chunks = answer_loss.n_chunks(tc.micro_batch_size, tc.max_length, tc.loss_chunk_tokens)
+        answer_loss.install(model, chunks)
     t_model = time.perf_counter()
     ds_cfg = ds_config(tc, world, on_gpu)
     schedule = WarmupDecay(total_steps, warmup_steps(tc, total_steps), tc.lr_schedule)
@@ -218,7 +223,7 @@ def train_loop_per_worker(config: dict) -> dict:
                 exs = [Example(*held_rows[idx.heldout_ids[p]], float(idx.heldout_weights[p]), int(held_codes[p]))
                        for p in mb]
                 b = collate(exs, pad_id=pad_id, packing=packing, max_length=max_length)
-                ce = per_example_ce(engine(**model_inputs(b, device), use_cache=False).logits, b).double().cpu()
+                ce = forward_ce(engine, b, device, chunks)[0].double().cpu()
                 sums[0] += (b["weights"].double() * ce).sum()
                 sums[1] += ce.numel()
                 sums[2:2 + K].index_add_(0, b["subsets"], ce)
@@ -256,8 +261,7 @@ def train_loop_per_worker(config: dict) -> dict:
             for mb in my_mbs[s]:
                 exs = [Example(*rows[idx.train_ids[p]], float(idx.train_weights[p]), int(train_codes[p])) for p in mb]
                 b = collate(exs, pad_id=pad_id, packing=packing, max_length=max_length)
-                out = engine(**model_inputs(b, device), use_cache=False)
-                loss, ce = micro_loss(out.logits, b, scale)
+                loss, ce = micro_loss(*forward_ce(engine, b, device, chunks), b, scale)
                 engine.backward(loss)
                 engine.step()
                 ce = ce.double().cpu()

@@ -119,10 +119,22 @@ def per_example_ce(logits: torch.Tensor, batch: dict) -> torch.Tensor:
     return sums / counts.clamp_min(1.0)
 
 
-def micro_loss(logits: torch.Tensor, batch: dict, scale: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """(loss to backward, per-example CE detached). ``scale = accum * world / n_b``."""
+def forward_ce(model, batch: dict, device, chunks: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(per-example CE, shape (n_examples,); a zero that reaches every parameter) from one forward of
+    ``model`` (a DeepSpeed engine or the module). ``chunks`` > 0: the model has the chunked answer loss
+    (:mod:`sdrrl_ray.train.answer_loss`) and no full logits are made; 0: the model's own forward."""
+    inputs = model_inputs(batch, device)
+    if chunks:
+        return model(**inputs, answer_labels=batch["labels"].to(device),
+                     answer_index=batch["example_index"].to(device), answer_examples=batch["weights"].numel())
+    logits = model(**inputs, use_cache=False).logits
     ce = per_example_ce(logits, batch)
+    return ce, (logits.sum() * 0.0 if ce.numel() == 0 else ce.new_zeros(()))
+
+
+def micro_loss(ce: torch.Tensor, zero: torch.Tensor, batch: dict, scale: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """(loss to backward, per-example CE detached). ``scale = accum * world / n_b``."""
     if ce.numel() == 0:  # dummy micro-batch: zero loss that still reaches every parameter
-        return logits.sum() * 0.0, ce.detach()
+        return zero, ce.detach()
     w = batch["weights"].to(ce.device)
     return scale * (w * ce).sum(), ce.detach()

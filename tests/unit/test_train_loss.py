@@ -11,7 +11,8 @@ import torch
 import torch.nn.functional as F
 
 from sdrrl_ray.stages.tokenize import encode_example
-from sdrrl_ray.train.loss import IGNORE, Example, collate, micro_loss, model_inputs, per_example_ce
+from sdrrl_ray.train import answer_loss
+from sdrrl_ray.train.loss import IGNORE, Example, collate, forward_ce, micro_loss, per_example_ce
 from sdrrl_ray.train.plan import example_weights
 
 QA = [
@@ -46,9 +47,24 @@ def examples(tok, weighting="eq6"):
     return out
 
 
-def loss_of(model, exs, *, packing, scale, max_length=128):
+CHUNKS = 3  # the chunked answer loss in these tests (several chunks, some of them short)
+
+
+@pytest.fixture(scope="module")
+def lm_chunked(tiny_lm):
+    """A second copy of the same model with the chunked answer loss installed."""
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(tiny_lm, dtype=torch.float32)
+    model.eval()
+    assert answer_loss.supports(model)
+    answer_loss.install(model, CHUNKS)
+    return model
+
+
+def loss_of(model, exs, *, packing, scale, max_length=128, chunks=0):
     b = collate(exs, pad_id=0, packing=packing, max_length=max_length)
-    return micro_loss(model(**model_inputs(b, CPU), use_cache=False).logits, b, scale)
+    return micro_loss(*forward_ce(model, b, CPU, chunks), b, scale)
 
 
 def test_collate_pads_right_and_masks_padding(lm):
@@ -122,7 +138,68 @@ def test_dummy_micro_batch_has_zero_loss_and_reaches_the_graph(lm):
     b = collate([], pad_id=0)
     assert b["weights"].numel() == 0 and (b["labels"] == IGNORE).all()
     model.zero_grad()
-    loss, ce = micro_loss(model(**model_inputs(b, CPU), use_cache=False).logits, b, scale=3.0)
+    loss, ce = micro_loss(*forward_ce(model, b, CPU, 0), b, scale=3.0)
     assert loss.item() == 0.0 and ce.numel() == 0
     loss.backward()
     assert all(p.grad is not None and not p.grad.any() for p in model.parameters())
+
+
+def _grads(model, exs, chunks, packing=False):
+    model.zero_grad()
+    loss, ce = loss_of(model, exs, packing=packing, scale=1.0 / len(exs), max_length=64, chunks=chunks)
+    loss.backward()
+    return loss.detach(), ce, torch.cat([p.grad.flatten() for p in model.parameters()])
+
+
+@pytest.mark.parametrize("packing", [False, True])
+def test_chunked_answer_loss_equals_the_full_logits_loss(lm, lm_chunked, packing):
+    """Same weights, same batch: per-example CE, the Eq. 6 loss and every gradient as from the full logits."""
+    tok, model = lm
+    exs = examples(tok)
+    loss_full, ce_full, g_full = _grads(model, exs, 0, packing)
+    loss_chunk, ce_chunk, g_chunk = _grads(lm_chunked, exs, CHUNKS, packing)
+    assert torch.allclose(ce_chunk, ce_full, atol=1e-5)
+    assert abs(loss_chunk.item() - loss_full.item()) < 1e-5
+    assert torch.allclose(g_chunk, g_full, rtol=1e-4, atol=1e-6)
+
+
+def test_chunked_answer_loss_projects_answer_tokens_only_a_chunk_at_a_time(lm, lm_chunked):
+    """The output layer sees CHUNKS calls of at most ceil(answer tokens / CHUNKS) rows in the forward, never
+    the batch x sequence logits; a batch with fewer answer tokens still makes CHUNKS calls (ZeRO-3 gathers)."""
+    tok, _ = lm
+    exs = examples(tok)
+    head = lm_chunked.get_output_embeddings()
+    for batch_exs in (exs, exs[:2]):
+        b = collate(batch_exs, pad_id=0)
+        rows: list = []
+        handle = head.register_forward_hook(lambda m, i, o: rows.append(i[0].shape[0]))
+        try:
+            with torch.no_grad():
+                forward_ce(lm_chunked, b, CPU, CHUNKS)
+        finally:
+            handle.remove()
+        answer = int((b["example_index"][:, 1:] >= 0).sum())
+        assert len(rows) == CHUNKS and sum(rows) == answer
+        assert max(rows) == -(-answer // CHUNKS) < b["input_ids"].numel()
+
+
+def test_chunked_answer_loss_dummy_micro_batch_reaches_every_parameter(lm_chunked):
+    b = collate([], pad_id=0)
+    lm_chunked.zero_grad()
+    loss, ce = micro_loss(*forward_ce(lm_chunked, b, CPU, CHUNKS), b, scale=3.0)
+    assert loss.item() == 0.0 and ce.numel() == 0
+    loss.backward()
+    assert all(p.grad is not None and not p.grad.any() for p in lm_chunked.parameters())
+
+
+def test_chunked_model_keeps_its_own_forward_and_refuses_transformed_logits(lm, lm_chunked, tiny_lm):
+    from transformers import AutoModelForCausalLM
+
+    tok, model = lm
+    ids = torch.tensor([tok("Paris is the capital")["input_ids"]])
+    with torch.no_grad():
+        assert torch.allclose(lm_chunked(input_ids=ids).logits, model(input_ids=ids).logits, atol=1e-6)
+    capped = AutoModelForCausalLM.from_pretrained(tiny_lm, dtype=torch.float32)
+    capped.config.final_logit_softcapping = 30.0  # logits are not the bare projection: the own forward stays
+    assert not answer_loss.supports(capped)
+    assert answer_loss.n_chunks(4, 1024, 4096) == 1 and answer_loss.n_chunks(8, 2048, 4096) == 4
