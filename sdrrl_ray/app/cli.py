@@ -110,10 +110,20 @@ class Commands:
                out: str | None = None) -> None:
         """Write the committed transfer set as LLaMA-Factory reads it: --format alpaca|sharegpt, one JSON-lines
         file per target (--target T for one) with the Eq. 6 training weight per row, and dataset_info.json,
-        into --out DIR (default OUT/export); also writes the dataset card OUT/README.md."""
+        into --out DIR (default OUT/export); also writes the dataset card OUT/README.md. The options may also
+        be given as key=value (format=sharegpt target=ja out=DIR) beside the config's overrides."""
         from sdrrl_ray.app.export import export_transfer_set, lines
 
-        cfg = _load(config, overrides)
+        given = dict(format=format, target=target, out=out)
+        rest = []
+        for item in (str(v) for v in overrides):
+            key, eq, value = item.partition("=")
+            if eq and key.lstrip("-") in given:
+                given[key.lstrip("-")] = value
+            else:
+                rest.append(item)
+        format, target, out = given["format"], given["target"], given["out"]
+        cfg = _load(config, tuple(rest))
         print("\n".join(lines(export_transfer_set(cfg, str(format), None if target is None else str(target), out))))
 
     def config(self, config: str | None = None, *overrides: str) -> None:

@@ -204,8 +204,8 @@ def test_the_command_maps_a_user_error_to_one_line_and_exit_2(tmp_path):
         assert res.returncode == 2, res.stderr
         assert len(res.stderr.strip().splitlines()) == 1 and "Traceback" not in res.stderr
         assert res.stderr.startswith("sdrrl: error: ") and message in res.stderr
-    res = subprocess.run([sys.executable, "-m", "sdrrl_ray", "export", DEMO_CONFIG, f"out_dir={out}",
-                          "--format", "sharegpt", "--target", "ja"],
-                         cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
-    assert res.returncode == 0, res.stderr
-    assert res.stdout.splitlines()[0].startswith(f"sdrrl_ja_sharegpt: {sum(SHAPE['ja'].values())} rows -> ")
+    for options in (["--format", "sharegpt", "--target", "ja"], ["format=sharegpt", "target=ja"]):  # both spellings
+        res = subprocess.run([sys.executable, "-m", "sdrrl_ray", "export", DEMO_CONFIG, f"out_dir={out}", *options],
+                             cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+        assert res.returncode == 0, res.stderr
+        assert res.stdout.splitlines()[0].startswith(f"sdrrl_ja_sharegpt: {sum(SHAPE['ja'].values())} rows -> ")
