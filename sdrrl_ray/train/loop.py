@@ -289,7 +289,7 @@ def train_loop_per_worker(config: dict) -> dict:
                     metrics[f"loss_{name}"] = float(sums[3 + k] / sums[3 + K + k])
             last_metrics = metrics
             if log:
-                if due(state["global_step"], total_steps):
+                if config.get("console_progress", True) and due(state["global_step"], total_steps):
                     show(progress_line(config["target"], state["global_step"], total_steps, metrics["loss"],
                                        tokens_total / seconds_total, seconds_total / steps_run))
                 record = dict(event="step", **metrics)

@@ -15,6 +15,7 @@ before it, with a warning, when the latest is damaged: :mod:`sdrrl_ray.train.che
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import os
@@ -145,6 +146,10 @@ def _train_one(cfg: Config, *, name: str, targets: list, dataset, meta: list, mo
                        log_path=log_url, run=run_name, target=name,
                        pad_id=pad_id, max_length=max_length, env=env, resume_from=tc.resume_from,
                        fallback_checkpoint=fallback, test_hooks=test_hooks or {})
+    from sdrrl_ray.train.follow import Follower, can_follow
+
+    follow = can_follow(log_url)  # on a terminal the driver draws the progress line; else rank 0 prints lines
+    loop_config["console_progress"] = not follow
     if tc.report_to:
         from sdrrl_ray.train.trackers import tracker_spec
 
@@ -153,7 +158,8 @@ def _train_one(cfg: Config, *, name: str, targets: list, dataset, meta: list, mo
     log.info("target %s: run %s, %d training rows (%d items), %d held out, %s steps per epoch",
              name, run_name, idx.n_train, idx.n_items, len(idx.heldout_ids), spe)
     try:
-        result = trainer.fit()
+        with Follower(log_url, run_name, name, sum(spe)) if follow else contextlib.nullcontext():
+            result = trainer.fit()
     except Exception as exc:
         raise RuntimeError(
             f"training for target {name} failed (run {run_name}, checkpoints under {storage_path(cfg)}/{run_name}); "

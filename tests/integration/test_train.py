@@ -100,9 +100,10 @@ def load_weights(folder: str) -> dict:
 
 
 @pytest.mark.timeout(600)
-def test_memorize_export_reload_and_rerun(ray_local, demo_model, tmp_path, monkeypatch):
+def test_memorize_export_reload_and_rerun(ray_local, demo_model, tmp_path, monkeypatch, capfd):
     """Loss goes down, every parameter changes, the exported folder reloads and greedy generation
-    reproduces the trained answers; trims and rejects are counted; a rerun is skipped."""
+    reproduces the trained answers; trims and rejects are counted; a rerun is skipped. The console is taken
+    for a terminal (SDRRL_PROGRESS=1): the driver redraws one progress line from rank 0's log records."""
     from sdrrl_ray.engines.base import SamplingSettings
     from sdrrl_ray.engines.hf import HFEngine
     from sdrrl_ray.prompts import render_prompt
@@ -122,7 +123,12 @@ def test_memorize_export_reload_and_rerun(ray_local, demo_model, tmp_path, monke
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")  # MLflow 3 opens its file store only when asked
     cfg = config(out, epochs=16, micro_batch_size=4, learning_rate=2e-3, report_to=["tensorboard", "mlflow", "wandb"])
+    monkeypatch.setenv("SDRRL_PROGRESS", "1")
     summary = run_train(cfg)
+    console = capfd.readouterr().err
+    total = summary["targets"]["ja"]["train"]["steps_per_epoch"]
+    redraws = [part for part in console.split("\r") if part.startswith("train ja ")]
+    assert len(redraws) >= 2 and all(f"/{sum(total)} loss " in part for part in redraws), console[-2000:]
 
     model_dir = os.path.join(out, "model")
     assert summary["model_dirs"] == {"ja": model_dir}
