@@ -60,3 +60,25 @@ def test_bench_cpu_stages_quick(tmp_path):
     assert plan["rows"] == 2000 and plan["variant_rows"] == 16000 and plan["seconds"] > 0
     assert plan["peak_mb"] > 0 and plan["block_bytes_cap"] <= 1 << 20
     assert not list(tmp_path.iterdir())  # --quick writes no result files
+
+
+@pytest.mark.timeout(240)
+def test_bench_loss_smoke(tmp_path):
+    """Both arms run in their own process on the same weights and batches and agree on the loss."""
+    out = run_script("bench_loss.py", ["--micro", "2", "--seq", "64", "--steps", "1", "--warmup", "1", "--repeats",
+                                       "1", "--chunk-tokens", "32", "--threads", "1", "--no-save"], tmp_path, 220)
+    assert out["max_loss_diff"] <= 1e-5
+    assert out["full_step_s"] > 0 and out["chunked_step_s"] > 0 and out["full_step_peak_mb"] >= 0
+    assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.timeout(300)
+def test_bench_pools_smoke(tmp_path):
+    """Code-switching alone with 1 and 2 actors, each at a quarter and at all of the prepared input."""
+    out = run_script("bench_pools.py", ["--items", "400", "--stages", "code_switch", "--batch-size", "256"],
+                     tmp_path, 280)
+    saved = json.loads((tmp_path / "pools.json").read_text())
+    assert [(r["stage"], r["actors"]) for r in saved["results"]] == [("code_switch", 1), ("code_switch", 2)]
+    for r in saved["results"]:
+        assert r["rows"] == 400 * 2 * 4 and 0 < r["rows_quarter"] < r["rows"]  # 2 targets x LL/TL/LT/TT
+    assert "steady_ratio" in out["code_switch"] and (tmp_path / "pools.png").exists()
