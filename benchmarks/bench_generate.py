@@ -40,7 +40,8 @@ def load_prompts(n: int) -> list[str]:
 
 
 def generation_config(engine: str, model: str, batch_size: int, max_new_tokens: int, threads: int,
-                      dtype: str | None = None, actors: int = 1, gpus_per_actor: float = 0):
+                      dtype: str | None = None, actors: int = 1, gpus_per_actor: float = 0, temperature: float = 0.0,
+                      engine_kwargs: dict | None = None):
     """The config both sides are built from: the plan's engine options (``engine_options``), decoding
     (``sampling_settings``) and generation actor pool (``generate.pool``)."""
     from sdrrl_ray.config import ActorPoolConfig, Config, GenerateConfig
@@ -49,7 +50,8 @@ def generation_config(engine: str, model: str, batch_size: int, max_new_tokens: 
     pool = ActorPoolConfig(min_actors=actors, max_actors=actors, num_cpus=threads, num_gpus=gpus_per_actor,
                            batch_size=batch_size)
     return Config(seed=0, generate=GenerateConfig(engine=engine, model=model, max_new_tokens=max_new_tokens,
-                                                  dtype=dtype, pool=pool))
+                                                  dtype=dtype, pool=pool, temperature=temperature,
+                                                  engine_kwargs=dict(engine_kwargs or {})))
 
 
 def direct(engine: str, model: str, questions: list[str], batch_size: int, max_new_tokens: int, threads: int,
@@ -90,9 +92,11 @@ def _free_gpu() -> None:
 
 
 def pipeline(engine: str, model: str, questions: list[str], batch_size: int, actors: int, max_new_tokens: int,
-             threads: int, dtype: str | None = None, gpus_per_actor: float = 0) -> dict:
+             threads: int, dtype: str | None = None, gpus_per_actor: float = 0, temperature: float = 0.0,
+             steady: bool = True, engine_kwargs: dict | None = None) -> dict:
     """The plan's own generation step (``plan_steps``: blocks of one batch, then the Generator actor
-    pool from ``generate.pool``) on rows that all need the model's answer."""
+    pool from ``generate.pool``) on rows that all need the model's answer. ``steady``: time from the first
+    output batch on (else every row and the whole time, start-up included)."""
     import pyarrow as pa
     import ray
 
@@ -114,7 +118,9 @@ def pipeline(engine: str, model: str, questions: list[str], batch_size: int, act
     }
     table = to_arrow({k: np.array(v, dtype=object) if k != "needs_generation" else np.array(v)
                       for k, v in items.items()})
-    cfg = generation_config(engine, model, batch_size, max_new_tokens, threads, dtype, actors, gpus_per_actor)
+    cfg = generation_config(engine, model, batch_size, max_new_tokens, threads, dtype, actors, gpus_per_actor,
+                            temperature, engine_kwargs)
+    t0 = time.perf_counter()
     with tempfile.TemporaryDirectory() as cache:
         inputs = PlanInputs(files=[], model_path=model, generation_cache_url=os.path.join(cache, "gen"))
         steps = [s for s in plan_steps(cfg, inputs) if s.name == generate.COLUMNS.name]
@@ -126,13 +132,14 @@ def pipeline(engine: str, model: str, questions: list[str], batch_size: int, act
         for batch in ds.iter_batches(batch_size=None, batch_format="pyarrow"):
             now = time.perf_counter()
             if t_first is None:
-                t_first, first_rows = now, batch.num_rows  # steady state starts after the first batch
-                continue
+                t_first, first_rows = (now if steady else t0), batch.num_rows  # steady: after the first batch
+                if steady:
+                    continue
             rows += batch.num_rows
             tokens += int(pa.compute.sum(batch.column("gen_output_tokens")).as_py() or 0)
         wall = time.perf_counter() - t_first
     return {"rows_per_s": rows / wall, "tokens_per_s": tokens / wall, "rows": rows, "seconds": wall,
-            "first_batch_rows": first_rows}
+            "tokens": tokens, "first_batch_rows": first_rows}
 
 
 def parse(argv=None) -> argparse.Namespace:

