@@ -176,8 +176,8 @@ def main(argv=None) -> dict:
     rows = []
     for side in args.sides.split(","):
         lo, hi = (next(r for r in runs if r["side"] == side and r["prompts"] == c) for c in (counts[0], counts[-1]))
-        extra_s = hi["seconds"] - lo["seconds"]
-        steady = (hi["tokens"] - lo["tokens"]) / extra_s if extra_s > 0 else float("nan")
+        extra_s = hi["seconds"] - lo["seconds"]  # one count (a smoke run): no steady rate
+        steady = (hi["tokens"] - lo["tokens"]) / extra_s if extra_s > 0 and hi is not lo else float("nan")
         rows.append(dict(side=side, tokens_lo=lo["tokens"], seconds_lo=round(lo["seconds"], 2),
                          tokens_hi=hi["tokens"], seconds_hi=round(hi["seconds"], 2),
                          steady_tokens_per_s=round(steady, 1),

@@ -18,17 +18,17 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 def test_three_sides_run_and_the_seeded_sides_agree(tmp_path):
     env = dict(os.environ, SDRRL_BENCH_RESULTS=str(tmp_path), PYTHONPATH=ROOT, RAY_AUTH_MODE="disabled")
     done = subprocess.run([sys.executable, os.path.join(ROOT, "benchmarks", "bench_vllm_compare.py"), "--counts",
-                           "6,12", "--batch-size", "4", "--max-tokens", "16", "--threads", "1"],
+                           "6", "--batch-size", "4", "--max-tokens", "16", "--threads", "1"],
                           capture_output=True, text=True, timeout=460, cwd=ROOT, env=env)
     assert done.returncode == 0, (done.stdout + done.stderr)[-4000:]
     summary = json.loads(done.stdout.strip().splitlines()[-1])
     saved = json.loads((tmp_path / "generate_vllm_compare.json").read_text())
     by = {(r["side"], r["prompts"]): r for r in saved["runs"]}
     assert {s for s, _ in by} == {"one_call", "stage", "ray_data_llm"}
-    for n in (6, 12):
+    for n in (6,):
         assert by["one_call", n]["rows"] == by["stage", n]["rows"] == by["ray_data_llm", n]["rows"] == n
         # same model, prompts, stop ids and per-row seeds: vLLM gives the same answers both ways
         assert by["one_call", n]["tokens"] == by["ray_data_llm", n]["tokens"]
         assert 0 < by["stage", n]["tokens"] <= n * 16
-    assert set(summary) >= {"one_call_tokens_per_s", "stage_tokens_per_s", "ray_data_llm_tokens_per_s"}
+    assert set(summary) >= {"one_call_tokens_per_s", "stage_tokens_per_s", "ray_data_llm_tokens_per_s"}  # NaN: 1 count
     assert (tmp_path / "generate_vllm_compare.png").exists()
