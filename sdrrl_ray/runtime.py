@@ -204,16 +204,21 @@ def _job_env_var_keys() -> set:
 # actor pools
 
 
-def actor_pool_args(pool: ActorPoolConfig, tensor_parallel_size: int = 1) -> dict:
+def actor_pool_args(pool: ActorPoolConfig, tensor_parallel_size: int = 1, concurrent_calls: int = 1) -> dict:
     """``map_batches`` kwargs for an actor-pool stage; ``resources`` pin it to a node type when set.
 
     A GPU pool (``num_gpus > 0``) serving a vLLM engine with ``tensor_parallel_size`` N gets at least
     N GPUs per actor: the engine's N ranks all live in (and see the GPUs of) that one actor.
+    ``concurrent_calls`` > 1: each actor gets that many batches at once and runs them in threads (the
+    stage's callable must be thread-safe; the vLLM engine loop is).
     """
     import ray.data
 
+    threads = {} if concurrent_calls <= 1 else dict(
+        enable_true_multi_threading=True, max_concurrent_calls_per_actor=concurrent_calls,
+        max_tasks_in_flight_per_actor=concurrent_calls)
     args = dict(
-        compute=ray.data.ActorPoolStrategy(min_size=pool.min_actors, max_size=pool.max_actors),
+        compute=ray.data.ActorPoolStrategy(min_size=pool.min_actors, max_size=pool.max_actors, **threads),
         batch_size=pool.batch_size,
         num_cpus=pool.num_cpus,
     )

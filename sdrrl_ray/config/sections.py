@@ -87,6 +87,7 @@ class GenerateConfig:
     tensor_parallel_size: int = 1  # vllm only
     gpu_memory_utilization: float = 0.9  # vllm only
     max_model_len: Optional[int] = None  # vllm only
+    batches_in_flight: int = 4  # vllm only: batches one actor's engine serves at once (engines/vllm_loop.py)
     engine_kwargs: dict = field(default_factory=dict)  # extra vllm.LLM / from_pretrained kwargs
     pool: ActorPoolConfig = field(default_factory=ActorPoolConfig)
 
@@ -95,6 +96,7 @@ class GenerateConfig:
         _positive("generate.max_new_tokens", self.max_new_tokens)
         _positive("generate.max_prompt_tokens", self.max_prompt_tokens)
         _positive("generate.tensor_parallel_size", self.tensor_parallel_size)
+        _positive("generate.batches_in_flight", self.batches_in_flight)
         if self.max_model_len is not None:
             _positive("generate.max_model_len", self.max_model_len)
         if self.temperature < 0:

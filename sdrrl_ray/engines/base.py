@@ -51,6 +51,7 @@ class EngineOptions:
     distributed_executor_backend: Optional[str] = None  # vllm; None: "uni" for one rank, else "mp"
     in_process: Optional[bool] = None  # vllm; None: in-process engine core on CPU, vLLM's default on GPU
     seed: int = 0  # vllm's engine seed (per-row sampling seeds come with each request)
+    concurrent_calls: int = 1  # vllm: generate() called from this many threads at once shares one engine loop
 
 
 class Engine(Protocol):

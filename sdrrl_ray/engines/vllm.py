@@ -10,6 +10,7 @@ Ray actors: ``docs/vllm-engine.md``.
 from __future__ import annotations
 
 import os
+import threading
 from typing import Optional
 
 from sdrrl_ray.engines.base import EngineOptions, GenerationResult, SamplingSettings
@@ -75,6 +76,13 @@ class VLLMEngine:
         self.tokenizer = tok
 
         self.eos_ids = self._end_ids(model_path, trust_remote_code)
+        # a fast tokenizer refuses concurrent use ("Already borrowed"): callers in threads share this lock
+        self.tokenizer_lock = threading.RLock()
+        self.loop = None
+        if o.concurrent_calls > 1:  # several threads call generate(): one engine loop serves them all
+            from sdrrl_ray.engines.vllm_loop import EngineLoop
+
+            self.loop = EngineLoop(self.llm.llm_engine)
 
     def _end_ids(self, model_path: str, trust_remote_code: bool) -> set[int]:
         """The ids the HF engine stops on: generation_config.eos_token_id, else the tokenizer's eos."""
@@ -123,9 +131,14 @@ class VLLMEngine:
             params = [self._params(sampling, s) for s in seeds]
         else:
             params = self._params(sampling, None)
-        token_ids = self.tokenizer(list(prompts), add_special_tokens=False)["input_ids"]
+        with self.tokenizer_lock:
+            token_ids = self.tokenizer(list(prompts), add_special_tokens=False)["input_ids"]
         requests = [{"prompt_token_ids": list(ids)} for ids in token_ids]
-        outputs = self.llm.generate(requests, params, use_tqdm=False)
+        if self.loop is not None:
+            per_row = params if isinstance(params, list) else [params] * len(requests)
+            outputs = self.loop.run(list(zip(requests, per_row)))
+        else:
+            outputs = self.llm.generate(requests, params, use_tqdm=False)
         results = []
         for out in outputs:
             comp = out.outputs[0]

@@ -7,6 +7,7 @@ generation pass through untouched; answers already saved for the same key are re
 
 from __future__ import annotations
 
+import threading
 from typing import Optional
 
 import numpy as np
@@ -58,9 +59,23 @@ class Generator:
         self.system_prompt = system_prompt
         self.max_prompt_tokens = max_prompt_tokens
         self.cache = GenerationCache(cache_url)
+        # with generate.batches_in_flight > 1 the actor runs several calls in threads: the cache and the
+        # tokenizer are used under the engine's tokenizer lock; the engine call (its own loop) runs unlocked
+        self.lock = getattr(self.engine, "tokenizer_lock", None) or threading.RLock()
 
     def __call__(self, batch: dict):
         require_columns(batch, INPUT_COLUMNS, "generate")
+        with self.lock:
+            todo, prompts_text, state = self._prepare(batch)
+        results = []
+        if todo:
+            seeds = [row_seed(self.seed, batch["item_id"][i], "generate") for i in todo]
+            results = self.engine.generate(prompts_text, self.sampling, seeds)
+        with self.lock:
+            return self._finish(batch, todo, results, state)
+
+    def _prepare(self, batch: dict):
+        """(rows to generate for, their rendered prompts, the columns being filled)."""
         n = len(batch["item_id"])
         generated = np.full(n, None, dtype=object)
         out_tokens = np.full(n, -1, dtype=np.int64)
@@ -90,10 +105,12 @@ class Generator:
                 continue
             todo.append(i)
             prompts_text.append(prompt)
+        return todo, prompts_text, (generated, out_tokens, finish, cached, status, stage, reason, detail)
 
+    def _finish(self, batch: dict, todo: list, results: list, state: tuple):
+        generated, out_tokens, finish, cached, status, stage, reason, detail = state
+        n = len(batch["item_id"])
         if todo:
-            seeds = [row_seed(self.seed, batch["item_id"][i], "generate") for i in todo]
-            results = self.engine.generate(prompts_text, self.sampling, seeds)
             new_rows = []
             for i, res in zip(todo, results):
                 generated[i], out_tokens[i], finish[i] = res.text, res.n_output_tokens, res.finish_reason

@@ -89,7 +89,8 @@ def engine_options(cfg: Config) -> EngineOptions:
     if g.engine == "hf":
         return EngineOptions(**common, num_threads=max(1, int(g.pool.num_cpus)))
     return EngineOptions(**common, tensor_parallel_size=g.tensor_parallel_size,
-                         gpu_memory_utilization=g.gpu_memory_utilization, max_model_len=g.max_model_len)
+                         gpu_memory_utilization=g.gpu_memory_utilization, max_model_len=g.max_model_len,
+                         concurrent_calls=g.batches_in_flight)
 
 
 def backend_options(cfg: Config) -> BackendOptions:
@@ -129,7 +130,8 @@ def plan_steps(cfg: Config, inputs: PlanInputs) -> list[Step]:
                 engine=g.engine, model_path=inputs.model_path, sampling=sampling_settings(cfg),
                 seed=generation_seed(cfg), cache_url=inputs.generation_cache_url, system_prompt=g.system_prompt,
                 max_prompt_tokens=g.max_prompt_tokens, engine_options=engine_options(cfg)),
-            **actor_pool_args(g.pool, _tensor_parallel(cfg, True)))),
+            **actor_pool_args(g.pool, _tensor_parallel(cfg, True),
+                              concurrent_calls=g.batches_in_flight if g.engine == "vllm" else 1))),
         Step(targets.COLUMNS, lambda ds: ds.map_batches(
             targets.expand_targets, fn_kwargs=dict(targets=list(cfg.languages.targets)), **LIGHT)),
     ]

@@ -24,11 +24,13 @@ def test_three_sides_run_and_the_seeded_sides_agree(tmp_path):
     summary = json.loads(done.stdout.strip().splitlines()[-1])
     saved = json.loads((tmp_path / "generate_vllm_compare.json").read_text())
     by = {(r["side"], r["prompts"]): r for r in saved["runs"]}
-    assert {s for s, _ in by} == {"one_call", "stage", "ray_data_llm"}
+    assert {s for s, _ in by} == {"one_call", "stage", "stage_in_flight", "ray_data_llm"}
     for n in (6,):
-        assert by["one_call", n]["rows"] == by["stage", n]["rows"] == by["ray_data_llm", n]["rows"] == n
-        # same model, prompts, stop ids and per-row seeds: vLLM gives the same answers both ways
-        assert by["one_call", n]["tokens"] == by["ray_data_llm", n]["tokens"]
+        assert {by[side, n]["rows"] for side in ("one_call", "stage", "stage_in_flight", "ray_data_llm")} == {n}
+        # same model, prompts, stop ids and per-row seeds: the same answers, up to bf16 differences between
+        # batch compositions (exact equality of the engine loop's answers: test_vllm_engine.py)
+        for a, b in (("one_call", "ray_data_llm"), ("stage", "stage_in_flight")):
+            assert abs(by[a, n]["tokens"] - by[b, n]["tokens"]) <= 0.1 * by[a, n]["tokens"], (a, b)
         assert 0 < by["stage", n]["tokens"] <= n * 16
     assert set(summary) >= {"one_call_tokens_per_s", "stage_tokens_per_s", "ray_data_llm_tokens_per_s"}  # NaN: 1 count
     assert (tmp_path / "generate_vllm_compare.png").exists()

@@ -245,3 +245,24 @@ def test_engine_inside_ray_data_actor_pool(ray_local, model_path, in_process):
         assert 0 <= r["n_output_tokens"] <= 16
         assert r["finish_reason"] in ("stop", "length")
     assert sum(r["n_output_tokens"] for r in out) > 0
+
+
+@pytest.mark.timeout(300)
+def test_engine_loop_serves_threads_with_the_plain_engines_results(engine, model_path):
+    """generate.batches_in_flight > 1: calls from 4 threads share one engine loop and each gets exactly what
+    LLM.generate gives for its rows (same prompts, same per-row seeds), greedy and sampled."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from sdrrl_ray.engines.vllm import VLLMEngine
+
+    shared = VLLMEngine(model_path, EngineOptions(max_model_len=256, concurrent_calls=4))
+    assert shared.loop is not None and engine.loop is None
+    prompts = _prompts(engine.tokenizer, 24)
+    seeds = list(range(100, 124))
+    for settings in (SamplingSettings(max_new_tokens=16, temperature=1.0, top_p=0.95),
+                     SamplingSettings(max_new_tokens=12, temperature=0.0)):
+        want = engine.generate(prompts, settings, seeds=seeds)
+        parts = [(prompts[i:i + 6], seeds[i:i + 6]) for i in range(0, 24, 6)]
+        with ThreadPoolExecutor(4) as pool:
+            got = list(pool.map(lambda part: shared.generate(part[0], settings, seeds=part[1]), parts))
+        assert [r for part in got for r in part] == want
