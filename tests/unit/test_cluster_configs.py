@@ -318,23 +318,6 @@ def test_actor_pool_resources_from_config():
     # a CPU pool stays on CPU whatever the TP setting; no GPU or custom resources unless configured
     cpu = actor_pool_args(ActorPoolConfig(), tensor_parallel_size=2)
     assert "num_gpus" not in cpu and "resources" not in cpu
-    # several batches in flight (the vLLM engine loop): the actor runs that many calls in threads
-    assert args["compute"].max_concurrent_calls_per_actor is None
-    threads = actor_pool_args(pool, concurrent_calls=4)["compute"]
-    assert threads.max_concurrent_calls_per_actor == threads.max_tasks_in_flight_per_actor == 4
-
-
-def test_only_the_vllm_generation_stage_gets_batches_in_flight():
-    from sdrrl_ray.config import Config, GenerateConfig
-    from sdrrl_ray.errors import ConfigError
-    from sdrrl_ray.transfer.plan import engine_options
-
-    for engine in ("vllm", "hf"):
-        cfg = Config(generate=GenerateConfig(engine=engine, model="m"))
-        assert cfg.generate.batches_in_flight == 4
-        assert engine_options(cfg).concurrent_calls == (4 if engine == "vllm" else 1)
-    with pytest.raises(ConfigError, match="generate.batches_in_flight"):
-        GenerateConfig(batches_in_flight=0)
 
 
 def test_pool_and_training_resources_from_overrides():
