@@ -154,7 +154,7 @@ def plot(path: str, rows: list) -> None:
     for ax, stage in zip(axes if len(stages) > 1 else [axes], stages):
         mine = [r for r in rows if r["stage"] == stage]
         ax.bar([f"{r['actors']} actor{'s' if r['actors'] > 1 else ''}" for r in mine],
-               [r["steady_rows_per_s"] for r in mine], color="#4472c4")
+               [r["steady_rows_per_s"] or 0.0 for r in mine], color="#4472c4")  # None: too small a run to tell
         ax.set_title(stage.replace("_", "-"), fontsize=9)
         ax.set_ylabel("steady rows/s")
     fig.suptitle("CPU actor pools, 1 vs 2 actors (2 cores)", fontsize=9)
