@@ -45,9 +45,7 @@ def one_arm(args) -> dict:
     cfg._attn_implementation = "sdpa"
     model = LlamaForCausalLM(cfg)
     model.config.use_cache = False
-    chunks = answer_loss.n_chunks(args.micro, args.seq, args.chunk_tokens) if args.arm == "chunked" else 0
-    if chunks:
-        answer_loss.install(model, chunks)
+    chunks = answer_loss.enable(model, args.micro, args.seq, args.chunk_tokens if args.arm == "chunked" else 0)
     opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
     rng = np.random.default_rng(0)
     prompt = args.seq - int(args.seq * args.answer)

@@ -50,10 +50,8 @@ def loop(config: dict) -> dict:
     model = LlamaForCausalLM(model_cfg)
     model.config.use_cache = False
     n_params = sum(p.numel() for p in model.parameters())
-    chunks = 0
-    if config["chunk_tokens"]:  # the project's answer loss per chunk (train.loss_chunk_tokens)
-        chunks = answer_loss.n_chunks(config["micro"], config["seq"], config["chunk_tokens"])
-        answer_loss.install(model, chunks)
+    # the project's answer loss per chunk (train.loss_chunk_tokens)
+    chunks = answer_loss.enable(model, config["micro"], config["seq"], config["chunk_tokens"])
     mode, micro = config["mode"], config["micro"]
     opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
     if mode == "ddp":

@@ -96,12 +96,10 @@ def side_one_call(args, model: str, stop: list, n: int) -> dict:
 def side_stage(args, model: str, stop: list, n: int, in_flight: int = 1) -> dict:
     import ray
 
-    from benchmarks.bench_generate import pipeline
+    from benchmarks.bench_generate import load_prompts, pipeline
 
     ray.init(address="local", num_cpus=args.threads + 2, include_dashboard=False, log_to_driver=False)
     try:
-        from benchmarks.bench_generate import load_prompts
-
         r = pipeline("vllm", model, load_prompts(n), args.batch_size, 1, args.max_tokens, args.threads,
                      dtype="bfloat16", temperature=1.0, steady=False, engine_kwargs=json.loads(args.engine_kwargs),
                      batches_in_flight=in_flight)

@@ -113,9 +113,7 @@ def main(argv=None) -> dict:
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     n_params = sum(p.numel() for p in model.parameters())
     chunk_tokens = TrainConfig().loss_chunk_tokens if args.loss_chunk_tokens is None else args.loss_chunk_tokens
-    chunks = answer_loss.n_chunks(args.micro, args.seq, chunk_tokens) if chunk_tokens else 0
-    if chunks:
-        answer_loss.install(model, chunks)
+    chunks = answer_loss.enable(model, args.micro, args.seq, chunk_tokens)
     # FLOPs count the matrix products: every parameter but the input embedding table (a lookup)
     n_matmul = n_params - model.get_input_embeddings().weight.numel()
     train = TrainConfig(micro_batch_size=args.micro, grad_accum=args.accum, zero_stage=args.zero_stage,

@@ -101,3 +101,13 @@ def install(model: Any, chunks: int) -> None:
         return chunked_answer_ce(hidden, head, answer_labels, answer_index, int(answer_examples), chunks)
 
     lm.forward = types.MethodType(forward, lm)
+
+
+def enable(model: Any, micro_batch_size: int, max_length: int, chunk_tokens: int) -> int:
+    """Install the chunked answer loss when ``chunk_tokens`` > 0 and the model :func:`supports` it; returns the
+    chunks per micro-batch to pass to :func:`sdrrl_ray.train.loss.forward_ce` (0: the model's own forward)."""
+    if not chunk_tokens or not supports(model):
+        return 0
+    chunks = n_chunks(micro_batch_size, max_length, chunk_tokens)
+    install(model, chunks)
+    return chunks

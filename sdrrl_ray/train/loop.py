@@ -129,10 +129,8 @@ def train_loop_per_worker(config: dict) -> dict:
 
     t_imports = time.perf_counter()
     model = _load_model(config["model_path"], tc, precision)
-    chunks = 0  # the answer loss per chunk of hidden states, without full logits (answer_loss module docstring)
-    if tc.loss_chunk_tokens and answer_loss.supports(model):
-        chunks = answer_loss.n_chunks(tc.micro_batch_size, tc.max_length, tc.loss_chunk_tokens)
-        answer_loss.install(model, chunks)
+    # the answer loss per chunk of hidden states, without full logits (answer_loss module docstring)
+    chunks = answer_loss.enable(model, tc.micro_batch_size, tc.max_length, tc.loss_chunk_tokens)
     t_model = time.perf_counter()
     ds_cfg = ds_config(tc, world, on_gpu)
     schedule = WarmupDecay(total_steps, warmup_steps(tc, total_steps), tc.lr_schedule)

@@ -203,3 +203,11 @@ def test_chunked_model_keeps_its_own_forward_and_refuses_transformed_logits(lm, 
     capped.config.final_logit_softcapping = 30.0  # logits are not the bare projection: the own forward stays
     assert not answer_loss.supports(capped)
     assert answer_loss.n_chunks(4, 1024, 4096) == 1 and answer_loss.n_chunks(8, 2048, 4096) == 4
+
+
+def test_enable_installs_only_when_asked_and_supported(tiny_lm):
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(tiny_lm, dtype=torch.float32)
+    assert answer_loss.enable(model, 4, 128, 0) == 0 and "forward" not in vars(model)
+    assert answer_loss.enable(model, 4, 128, 100) == 6 and "forward" in vars(model)
