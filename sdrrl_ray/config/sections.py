@@ -216,6 +216,7 @@ class TrainConfig:
     model: str = ""  # model to fine-tune; empty = generate.model (self-distillation)
     per_target: bool = True  # one model per target language (paper); False: one multi-target model
     epochs: int = 4
+    max_steps: Optional[int] = None  # stop after this many optimizer steps (the schedule ends there too)
     early_stopping_patience: int = 1  # epochs without held-out improvement before stopping
     heldout_fraction: float = 0.05  # share of item_ids held out for early stopping
     learning_rate: float = 2e-5
@@ -244,7 +245,6 @@ class TrainConfig:
     keep_checkpoints: str = "latest"
     max_failures: int = 0
     storage_path: str = ""  # shared storage (s3:// or NFS) for checkpoints; empty = OUT/checkpoints
-    # --- added with the training subpackage (sdrrl_ray/train) ---
     max_grad_norm: float = 1.0  # gradient clipping on the whole accumulated gradient (0 = off)
     export_dtype: str = "auto"  # auto: bf16 when trained in bf16, else fp32 (CPU); or bf16 | fp16 | fp32
     # metric-only ray.train.report at most this often (Ray consumes ~1 report/2 s); every step goes to train_log.jsonl
@@ -281,8 +281,9 @@ class TrainConfig:
             _at_least(f"train.{name}", getattr(self, name), 0)
         for name in self.report_to:
             _one_of("train.report_to", name, ("tensorboard", "wandb", "mlflow"))
-        if self.eval_every_steps is not None:
-            _at_least("train.eval_every_steps", self.eval_every_steps, 0, whole=True)
+        for name in ("eval_every_steps", "max_steps"):
+            if getattr(self, name) is not None:
+                _at_least(f"train.{name}", getattr(self, name), 0, whole=True)
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections import Counter
 from typing import Optional
 
 from sdrrl_ray import storage
@@ -86,33 +85,20 @@ def tokenize_dataset(files: list[str], model_path: str, cfg: Config, max_length:
     )
 
 
-def tokenized_cached(files: list[str], sizes: list, model_path: str, cfg: Config, max_length: int):
-    """The tokenized transfer set, materialized; cached under ``OUT/train_cache/tokenized-<key>`` so that
-    reruns, per-target jobs and presets on the same transfer set tokenize once."""
-    import ray.data
-
+def tokenized_cached(files: list[str], sizes: list, model_path: str, cfg: Config, max_length: int) -> str:
+    """The URL of the tokenized transfer set, a folder of Parquet files under ``OUT/train_cache/tokenized-<key>``:
+    tokenized here unless a finished one is there, so that reruns, per-target jobs and presets on the same
+    transfer set tokenize once."""
     key = digest(dict(files=sizes, model=model_path, max_length=max_length, targets=sorted(cfg.languages.targets),
                       system_prompt=cfg.generate.system_prompt, version=TOKENIZED_VERSION))
     url = Out(cfg.out_dir).train_cache(f"tokenized-{key}")
     fs, path = storage.url_to_fs(url)
-    if fs.exists(f"{path}/_COMPLETE"):
-        ds = ray.data.read_parquet(url, file_extensions=["parquet"]).materialize()
-        ds.context.enable_progress_bars = False
-        return ds
-    if fs.exists(path):
-        fs.rm(path, recursive=True)  # left by an interrupted run
-    ds = tokenize_dataset(files, model_path, cfg, max_length).materialize()
-    ds.context.enable_progress_bars = False  # the write and the driver's reads of this set take well under a second
-    ds.write_parquet(url)
-    with fs.open(f"{path}/_COMPLETE", "w") as fh:
-        fh.write(f"{ds.count()}\n")
-    return ds
-
-
-def tokenize_counts(meta, targets: list) -> dict:
-    rows = [r for r in meta if r["tgt_lang"] in targets]
-    status = Counter(r["status"] for r in rows)
-    reasons = Counter(r["reason"] for r in rows if r["status"] == "rejected")
-    return dict(rows=len(rows), ok=status.get("ok", 0), trimmed=status.get("trimmed", 0),
-                rejected=status.get("rejected", 0), reject_reasons=dict(reasons),
-                tokens=sum(r["n_tokens"] for r in rows), answer_tokens=sum(r["n_answer"] for r in rows))
+    if not fs.exists(f"{path}/_COMPLETE"):
+        if fs.exists(path):
+            fs.rm(path, recursive=True)  # left by an interrupted run
+        ds = tokenize_dataset(files, model_path, cfg, max_length).materialize()
+        ds.context.enable_progress_bars = False  # the write takes well under a second
+        ds.write_parquet(url)
+        with fs.open(f"{path}/_COMPLETE", "w") as fh:
+            fh.write(f"{ds.count()}\n")
+    return url

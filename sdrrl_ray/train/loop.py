@@ -1,18 +1,18 @@
 """``train_loop_per_worker``: one top-to-bottom function that reads only its ``config`` argument.
 
 config keys (built by :mod:`sdrrl_ray.train.trainer`): ``train`` (TrainConfig), ``seed``,
-``model_path``, ``index`` (:class:`sdrrl_ray.train.plan.Index`), ``subset_names``,
-``steps_per_epoch``, ``export_dir``, ``epochs_dir``, ``log_path``, ``run``, ``target``, ``pad_id``, ``max_length``,
-``env``, ``resume_from``, ``fallback_checkpoint``, ``trackers``
+``model_path``, ``rows_url``, ``index`` (:class:`sdrrl_ray.train.plan.Index`, or a Ray object ref to one),
+``steps_per_epoch`` (cut at ``train.max_steps``), ``export_dir``, ``epochs_dir``, ``log_path``, ``run``,
+``target``, ``pad_id``, ``max_length``, ``env``, ``resume_from``, ``fallback_checkpoint``, ``trackers``
 (train.report_to, :mod:`.trackers`), ``test_hooks`` (tests only: ``fail_at_step``, ``fail_rank``,
 ``fail_marker``, ``fail_delay_s`` kill a worker once with ``os._exit(1)``; ``log_ids`` logs each step's row ids).
 
-Data: every worker reads the whole tokenized dataset through ``ray.train.get_dataset_shard("train")``
-(the trainer does not split it) and keeps only the rows the plan gives it for the epoch, so batches
-are a deterministic function of (seed, epoch) and a resumed run skips exactly the batches already
-done. State that must survive a restore (step, epoch, position in the epoch, best held-out loss,
-early-stopping counter) travels in the DeepSpeed checkpoint's client state next to the optimizer
-and LR-scheduler states. Each rank's part of a checkpoint ends with a manifest (file names and sizes,
+Data: every worker reads the tokenized set's Parquet files (``rows_url``, under ``OUT/train_cache``) once,
+into a local row store (:mod:`.rowstore`), and reads from it the rows the plan gives it, so batches are a
+deterministic function of (seed, epoch) and a resumed run skips exactly the batches already done. State
+that must survive a restore (step, epoch, position in the epoch, best held-out loss, early-stopping
+counter) travels in the DeepSpeed checkpoint's client state next to the optimizer and LR-scheduler
+states. Each rank's part of a checkpoint ends with a manifest (file names and sizes,
 :mod:`sdrrl_ray.train.checkpoints`); a checkpoint that does not match its manifests is passed over for
 the one before it, with a warning.
 
@@ -27,6 +27,7 @@ A fresh (not resumed) run first removes ``epochs_dir``: no export of an earlier 
 from __future__ import annotations
 
 import os
+import resource
 import tempfile
 import time
 from typing import Any
@@ -35,6 +36,7 @@ import numpy as np
 
 from sdrrl_ray.train import answer_loss
 from sdrrl_ray.train import plan as planlib
+from sdrrl_ray.train.rowstore import RowStore, parquet_batches
 
 
 def _load_model(path: str, tc: Any, precision: str):
@@ -63,34 +65,12 @@ def _param_groups(model: Any, weight_decay: float) -> list[dict]:
     return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
 
 
-def _fetch_rows(shard: Any, wanted: set) -> dict:
-    """id -> (input_ids, labels) for the wanted ids, read from the (unsplit) dataset shard."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    if not wanted:
-        return {}
-    value_set = pa.array(sorted(wanted), pa.string())
-    rows: dict = {}
-    for tbl in shard.iter_batches(batch_size=4096, batch_format="pyarrow"):
-        tbl = tbl.filter(pc.is_in(tbl.column("id"), value_set=value_set))
-        if not tbl.num_rows:
-            continue
-        columns = (tbl.column("id").to_pylist(), tbl.column("input_ids").to_numpy(zero_copy_only=False),
-                   tbl.column("labels").to_numpy(zero_copy_only=False))
-        for rid, ids, labels in zip(*columns):
-            rows[rid] = (np.asarray(ids, dtype=np.int64), np.asarray(labels, dtype=np.int64))
-    missing = wanted - rows.keys()
-    if missing:
-        raise RuntimeError(f"[Internal] {len(missing)} planned rows are not in the dataset, e.g. {sorted(missing)[:3]}")
-    return rows
-
-
 def train_loop_per_worker(config: dict) -> dict:
     t_enter = time.perf_counter()
     for key, value in (config.get("env") or {}).items():
         os.environ.setdefault(key, value)
     import deepspeed
+    import ray
     import ray.train
     import torch
     import torch.distributed as dist
@@ -108,7 +88,8 @@ def train_loop_per_worker(config: dict) -> dict:
     quiet_worker()
     tc = config["train"]
     idx: planlib.Index = config["index"]
-    names: list = config["subset_names"]
+    if isinstance(idx, ray.ObjectRef):  # the driver passes the run's index by reference (it never holds it)
+        idx = ray.get(idx)
     hooks = config.get("test_hooks") or {}
     ctx = ray.train.get_context()
     rank, world = ctx.get_world_rank(), ctx.get_world_size()
@@ -174,19 +155,21 @@ def train_loop_per_worker(config: dict) -> dict:
         log.write(dict(event="start", world_size=world, global_batch=G, resumed=resumed, step=state["global_step"],
                        restored_from=ckpt.path if resumed else None,
                        epoch=state["epoch"], step_in_epoch=state["step_in_epoch"], lr=float(engine.get_lr()[0]),
-                       total_steps=total_steps, n_train=idx.n_train, n_heldout=len(idx.heldout_ids),
+                       total_steps=total_steps, n_train=idx.n_train, n_heldout=idx.n_heldout,
                        setup_s=dict(imports=round(t_imports - t_enter, 2), model=round(t_model - t_imports, 2),
                                     deepspeed=round(t_init - t_model, 2),
                                     restore=round(time.perf_counter() - t_init, 2))))
 
-    subset_code = {s: i for i, s in enumerate(names)}
-    train_codes = np.asarray([subset_code[s] for s in idx.train_subsets], dtype=np.int64)
-    held_codes = np.asarray([subset_code[s] for s in idx.heldout_subsets], dtype=np.int64)
-    K = len(names)
+    names, K = idx.subset_names, len(idx.subset_names)
     pad_id, max_length, packing = int(config["pad_id"]), int(config["max_length"]), bool(tc.packing)
-    shard = ray.train.get_dataset_shard("train")
-    held_mbs = planlib.heldout_micro_batches(len(idx.heldout_ids), rank, micro, world)
-    held_rows: dict = {}
+    # the run's rows, streamed once from the tokenized set's files into a local store (rowstore module docstring)
+    t_rows = time.perf_counter()
+    store = RowStore.build(parquet_batches(config["rows_url"]), np.concatenate([idx.train_keys, idx.heldout_keys]),
+                           keep_ids=bool(hooks.get("log_ids")))
+    if log:
+        log.write(dict(event="rows", rows=len(store), seconds=round(time.perf_counter() - t_rows, 2),
+                       peak_rss_mb=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)))
+    held_mbs = planlib.heldout_micro_batches(idx.n_heldout, rank, micro, world)
     last_report = time.monotonic()
 
     def checkpoint(metrics: dict) -> None:
@@ -218,8 +201,8 @@ def train_loop_per_worker(config: dict) -> dict:
         sums = torch.zeros(2 + 2 * K, dtype=torch.float64)
         with torch.no_grad():
             for mb in held_mbs:
-                exs = [Example(*held_rows[idx.heldout_ids[p]], float(idx.heldout_weights[p]), int(held_codes[p]))
-                       for p in mb]
+                exs = [Example(*store.get(idx.heldout_keys[p]), float(idx.heldout_weights[p]),
+                               int(idx.heldout_codes[p])) for p in mb]
                 b = collate(exs, pad_id=pad_id, packing=packing, max_length=max_length)
                 ce = forward_ce(engine, b, device, chunks)[0].double().cpu()
                 sums[0] += (b["weights"].double() * ce).sum()
@@ -236,28 +219,22 @@ def train_loop_per_worker(config: dict) -> dict:
                 out[f"heldout_loss_{s}"] = float(sums[2 + k] / sums[2 + K + k])
         return out
 
-    n_epochs = tc.epochs
+    n_epochs = len(steps_per_epoch)  # train.max_steps may end the run inside an epoch
     tokens_total, seconds_total, steps_run = 0, 0.0, 0
     last_metrics: dict = {}
     while state["epoch"] < n_epochs and not state["stopped"]:
         epoch = state["epoch"]
         batches = planlib.global_batches(idx.item_starts, config["seed"], epoch, G)
-        start = state["step_in_epoch"]
-        my_mbs = [planlib.rank_micro_batches(b, rank, micro, accum, world) for b in batches]
-        wanted = {idx.train_ids[p] for mbs in my_mbs[start:] for mb in mbs for p in mb}
-        if not held_rows:
-            wanted |= {idx.heldout_ids[p] for mb in held_mbs for p in mb}
-        rows = _fetch_rows(shard, wanted)
-        if not held_rows:
-            held_rows = {i: rows[i] for i in (idx.heldout_ids[p] for mb in held_mbs for p in mb)}
-        for s in range(start, len(batches)):
+        n_steps = steps_per_epoch[epoch]
+        for s in range(state["step_in_epoch"], n_steps):
             n_b = len(batches[s])
             scale = accum * world / n_b
             lr = float(engine.get_lr()[0])
             t0 = time.perf_counter()
             sums = torch.zeros(3 + 2 * K, dtype=torch.float64)  # weighted CE, tokens, report flag, per subset
-            for mb in my_mbs[s]:
-                exs = [Example(*rows[idx.train_ids[p]], float(idx.train_weights[p]), int(train_codes[p])) for p in mb]
+            for mb in planlib.rank_micro_batches(batches[s], rank, micro, accum, world):
+                exs = [Example(*store.get(idx.train_keys[p]), float(idx.train_weights[p]), int(idx.train_codes[p]))
+                       for p in mb]
                 b = collate(exs, pad_id=pad_id, packing=packing, max_length=max_length)
                 loss, ce = micro_loss(*forward_ce(engine, b, device, chunks), b, scale)
                 engine.backward(loss)
@@ -292,12 +269,12 @@ def train_loop_per_worker(config: dict) -> dict:
                                        tokens_total / seconds_total, seconds_total / steps_run))
                 record = dict(event="step", **metrics)
                 if hooks.get("log_ids"):
-                    record["ids"] = [idx.train_ids[p] for p in batches[s]]
+                    record["ids"] = [store.row_id(idx.train_keys[p]) for p in batches[s]]
                 log.write(record)
             if trackers:
                 trackers.log(state["global_step"], metrics)
             eval_every = steps_per_epoch[epoch] // 2 if tc.eval_every_steps is None else tc.eval_every_steps
-            if idx.heldout_ids and eval_every and state["global_step"] % eval_every == 0 and s + 1 < len(batches):
+            if idx.n_heldout and eval_every and state["global_step"] % eval_every == 0 and s + 1 < n_steps:
                 ev = evaluate()  # logged only: early stopping and the best export stay per epoch
                 if log:
                     log.write(dict(event="eval_step", epoch=epoch, step=state["global_step"], **ev))
@@ -310,7 +287,7 @@ def train_loop_per_worker(config: dict) -> dict:
                 time.sleep(float(hooks.get("fail_delay_s", 0)))  # lets Ray register the last checkpoint first
                 os._exit(1)  # test-only fault injection: the worker dies mid-epoch
             every = tc.checkpoint_every_steps
-            if every and state["global_step"] % every == 0 and s + 1 < len(batches):
+            if every and state["global_step"] % every == 0 and s + 1 < n_steps:
                 checkpoint(metrics)
                 last_report = time.monotonic()
             elif sums[2] > 0:
@@ -318,8 +295,8 @@ def train_loop_per_worker(config: dict) -> dict:
                 last_report = time.monotonic()
         # end of epoch: held-out loss, keep the best, early stopping, the exports, checkpoint
         epoch_metrics = dict(last_metrics, epoch=epoch)
-        best = not idx.heldout_ids and epoch == n_epochs - 1
-        if idx.heldout_ids:
+        best = not idx.n_heldout and epoch == n_epochs - 1
+        if idx.n_heldout:
             ev = evaluate()
             improved = state["best_loss"] is None or ev["heldout_loss"] < state["best_loss"]
             if improved:
@@ -351,11 +328,17 @@ def train_loop_per_worker(config: dict) -> dict:
             log.write(dict(event="re-export", step=state["global_step"], best_epoch=state["best_epoch"],
                            note="the export was missing; writing the final weights (not necessarily the best epoch)"))
         export(state["epoch"] - 1)
+    store.close()
+    peaks = torch.zeros(world, dtype=torch.float64)  # every rank's peak resident memory, MB (Linux: KiB)
+    peaks[rank] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peaks = peaks.to(device)
+    dist.all_reduce(peaks)
     summary = dict(steps=state["global_step"], epochs_run=state["epoch"], stopped_early=state["stopped"],
                    best_epoch=state["best_epoch"], best_heldout_loss=state["best_loss"],
                    exported_epoch=state["exported_epoch"], last=last_metrics,
                    tokens_per_s=(tokens_total / seconds_total) if seconds_total else None,
-                   world_size=world, global_batch=G, precision=precision)
+                   world_size=world, global_batch=G, precision=precision,
+                   peak_rss_mb=[round(float(x), 1) for x in peaks.cpu()])
     if log:
         log.write(dict(event="end", **{k: v for k, v in summary.items() if k != "last"}))
         log.close()

@@ -20,7 +20,6 @@ import dataclasses
 import logging
 import os
 import time
-from collections import Counter
 from typing import Optional
 
 from sdrrl_ray import storage
@@ -29,13 +28,12 @@ from sdrrl_ray.config import Config, TrainConfig
 from sdrrl_ray.errors import UserError
 from sdrrl_ray.layout.paths import TRAIN_SUMMARY, Out
 from sdrrl_ray.provenance import git_commit, versions
+from sdrrl_ray.train import run_index
 from sdrrl_ray.train.data import (
     META_COLUMNS,
     digest,
     effective_max_length,
     file_sizes,
-    select_targets,
-    tokenize_counts,
     tokenized_cached,
     transfer_set_files,
 )
@@ -109,9 +107,9 @@ def _check_model_layout(root: str, n_models: int) -> None:
                         f"with it on its next export: use another out_dir, or remove {root}")
 
 
-def _train_one(cfg: Config, *, name: str, targets: list, dataset, meta: list, model_path: str, fp: str,
+def _train_one(cfg: Config, *, name: str, targets: list, rows_url: str, index: tuple, model_path: str, fp: str,
                max_length: int, model_dir: str, log_url: str, pad_id: int, test_hooks: Optional[dict]) -> dict:
-    from sdrrl_ray.train import plan as planlib
+    """``index``: (ref to the run's Index, its info dict) from :func:`sdrrl_ray.train.run_index.start`."""
     from sdrrl_ray.train.trainer import build_trainer, storage_path
 
     tc: TrainConfig = cfg.train
@@ -119,16 +117,13 @@ def _train_one(cfg: Config, *, name: str, targets: list, dataset, meta: list, mo
     run_name = f"sdrrl-train-{name}-{fp}"
     if test_hooks:  # a test's variants of one config must not restore each other's checkpoints
         run_name += "-t" + digest(test_hooks)[:6]
-    counts = tokenize_counts(meta, targets)
-    kept = [r for r in meta if r["tgt_lang"] in targets and r["status"] != "rejected"]
-    idx = planlib.build_index([r["id"] for r in kept], [r["item_id"] for r in kept], [r["subset"] for r in kept],
-                              heldout_fraction=tc.heldout_fraction, seed=cfg.seed, weighting=tc.loss_weighting)
-    if idx.n_train == 0:
+    index_ref, info = index
+    counts = info["counts"]
+    if info["n_train"] == 0:
         raise UserError(f"no trainable rows for target {name}: {counts['rows']} rows, {counts['rejected']} rejected "
                         f"({counts['reject_reasons']}); raise train.max_length or check OUT/transfer_set")
     G = tc.micro_batch_size * tc.grad_accum * tc.num_workers
-    spe = planlib.steps_per_epoch(idx.item_starts, cfg.seed, tc.epochs, G)
-    names = sorted(set(idx.train_subsets) | set(idx.heldout_subsets))
+    spe = info["steps_per_epoch"]
     env = {"TOKENIZERS_PARALLELISM": "false",
            **{k: os.environ[k] for k in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_ENDPOINT") if k in os.environ}}
     if not tc.use_gpu:
@@ -141,7 +136,7 @@ def _train_one(cfg: Config, *, name: str, targets: list, dataset, meta: list, mo
     fallback, warnings = check_run_state(f"{storage_path(cfg)}/{run_name}")
     for line in warnings:
         log.warning("target %s: %s", name, line)
-    loop_config = dict(train=tc, seed=cfg.seed, model_path=model_path, index=idx, subset_names=names,
+    loop_config = dict(train=tc, seed=cfg.seed, model_path=model_path, rows_url=rows_url, index=index_ref,
                        steps_per_epoch=spe, export_dir=model_dir, epochs_dir=Out(cfg.out_dir).epoch_models(name),
                        log_path=log_url, run=run_name, target=name,
                        pad_id=pad_id, max_length=max_length, env=env, resume_from=tc.resume_from,
@@ -154,9 +149,9 @@ def _train_one(cfg: Config, *, name: str, targets: list, dataset, meta: list, mo
         from sdrrl_ray.train.trackers import tracker_spec
 
         loop_config["trackers"] = tracker_spec(tc.report_to, out_dir=cfg.out_dir, run=run_name, params=cfg.to_dict())
-    trainer = build_trainer(cfg, dataset=dataset, loop_config=loop_config, run_name=run_name)
+    trainer = build_trainer(cfg, loop_config=loop_config, run_name=run_name)
     log.info("target %s: run %s, %d training rows (%d items), %d held out, %s steps per epoch",
-             name, run_name, idx.n_train, idx.n_items, len(idx.heldout_ids), spe)
+             name, run_name, info["n_train"], info["n_items"], info["n_heldout"], spe)
     try:
         with Follower(log_url, run_name, name, sum(spe)) if follow else contextlib.nullcontext():
             result = trainer.fit()
@@ -170,14 +165,14 @@ def _train_one(cfg: Config, *, name: str, targets: list, dataset, meta: list, mo
     merge_parts(log_url)
     epoch_exports = {r["epoch"] + 1: r["path"] for r in read_log(log_url)  # this run's, a redone epoch once
                      if r.get("run") == run_name and r.get("event") == "epoch_export"}
-    sub_counts = Counter(idx.train_subsets)
-    weights = {s: float(idx.train_weights[idx.train_subsets.index(s)]) for s in sorted(sub_counts)}
+    sub_counts = {s: n for s, (n, _) in info["subsets"].items()}
+    weights = {s: w for s, (_, w) in sorted(info["subsets"].items())}
     summary = dict(
         target=name, targets=targets, fingerprint=fp, run=run_name, model_dir=model_dir, base_model=model_path,
         tokenize=dict(counts, max_length=max_length),
-        heldout=dict(items=len({r["item_id"] for r in kept}) - idx.n_items, rows=len(idx.heldout_ids),
-                     fraction=tc.heldout_fraction),
-        train=dict(items=idx.n_items, rows=idx.n_train, subsets=dict(sorted(sub_counts.items())), weights=weights,
+        heldout=dict(items=info["heldout_items"], rows=info["n_heldout"], fraction=tc.heldout_fraction),
+        train=dict(items=info["n_items"], rows=info["n_train"], subsets=dict(sorted(sub_counts.items())),
+                   weights=weights,
                    loss_weighting=tc.loss_weighting, global_batch=G, steps_per_epoch=spe),
         result=result.return_value,
         checkpoints=f"{storage_path(cfg)}/{run_name}",
@@ -231,8 +226,8 @@ def run_train(cfg: Config, *, _test_hooks: Optional[dict] = None) -> dict:
 
     ``_test_hooks`` is for tests only (fault injection, per-step row ids; see :mod:`sdrrl_ray.train.loop`).
     """
-    import pyarrow as pa
     import ray
+    import ray.data
 
     from sdrrl_ray.runtime import init_ray
     from sdrrl_ray.train.metrics import read_log
@@ -262,9 +257,17 @@ def run_train(cfg: Config, *, _test_hooks: Optional[dict] = None) -> dict:
 
     if todo:
         init_ray(cfg.ray)
-        tokenized = tokenized_cached(files, sizes, model_path, cfg, max_length)
-        meta = pa.concat_tables(ray.get(tokenized.select_columns(META_COLUMNS).to_arrow_refs())).to_pylist()
-        present = {r["tgt_lang"] for r in meta}
+        rows_url = tokenized_cached(files, sizes, model_path, cfg, max_length)
+        meta = ray.data.read_parquet(rows_url, columns=META_COLUMNS, file_extensions=["parquet"])
+        meta.context.enable_progress_bars = False  # a read of a few columns, well under a second
+        meta_refs = meta.to_arrow_refs()
+        tc = cfg.train
+        refs = [run_index.start(meta_refs, group, heldout_fraction=tc.heldout_fraction, seed=cfg.seed,
+                                weighting=tc.loss_weighting, epochs=tc.epochs, max_steps=tc.max_steps,
+                                global_batch=tc.micro_batch_size * tc.grad_accum * tc.num_workers)
+                for _, group, _, _ in todo]
+        infos = ray.get([info for _, info in refs])
+        present = set(infos[0]["present"])
         missing = [t for t in targets if t not in present]
         if missing:
             raise UserError(f"{out.transfer_set} has no rows for target(s) {missing} (it has {sorted(present)}); "
@@ -273,12 +276,8 @@ def run_train(cfg: Config, *, _test_hooks: Optional[dict] = None) -> dict:
 
         tok = AutoTokenizer.from_pretrained(model_path)
         pad_id = tok.pad_token_id if tok.pad_token_id is not None else (tok.eos_token_id or 0)
-        for name, group, model_dir, fp in todo:
-            dataset = tokenized
-            if len(groups) > 1:  # workers read the whole dataset each epoch: give them this target's rows only
-                dataset = tokenized.map_batches(select_targets, fn_kwargs=dict(targets=group, drop_rejected=True),
-                                                batch_format="pyarrow").materialize()
-            per_target[name] = _train_one(cfg, name=name, targets=group, dataset=dataset, meta=meta,
+        for (name, group, model_dir, fp), (index_ref, _), info in zip(todo, refs, infos):
+            per_target[name] = _train_one(cfg, name=name, targets=group, rows_url=rows_url, index=(index_ref, info),
                                           model_path=model_path, fp=fp, max_length=max_length, model_dir=model_dir,
                                           log_url=log_url, pad_id=pad_id, test_hooks=_test_hooks)
     per_target = {name: per_target[name] for name, _, _ in groups}

@@ -7,8 +7,8 @@
   new run); ``storage_path`` = ``train.storage_path`` (s3://, gs:// or a shared NFS folder) or
   ``OUT/checkpoints``; FailureConfig(``train.max_failures``); CheckpointConfig(``train.num_to_keep``, at
   least 2, so that a damaged latest checkpoint has a previous one to fall back to).
-- TorchConfig: gloo on CPU, nccl on GPU. The dataset is given whole to every worker
-  (``DataConfig(datasets_to_split=[])``): the plan, not Ray, decides which worker sees which row.
+- TorchConfig: gloo on CPU, nccl on GPU. No Ray dataset is attached: each worker streams the tokenized
+  set's files into its row store once (:mod:`.rowstore`), and the plan decides which worker trains on which row.
 """
 
 from __future__ import annotations
@@ -25,8 +25,8 @@ def storage_path(cfg: Config) -> str:
     return storage.absolute(cfg.train.storage_path or Out(cfg.out_dir).checkpoints)
 
 
-def build_trainer(cfg: Config, *, dataset, loop_config: dict, run_name: str):
-    from ray.train import CheckpointConfig, DataConfig, FailureConfig, LoggingConfig, RunConfig, ScalingConfig
+def build_trainer(cfg: Config, *, loop_config: dict, run_name: str):
+    from ray.train import CheckpointConfig, FailureConfig, LoggingConfig, RunConfig, ScalingConfig
     from ray.train.torch import TorchConfig, TorchTrainer
 
     from sdrrl_ray.train.loop import train_loop_per_worker
@@ -44,15 +44,10 @@ def build_trainer(cfg: Config, *, dataset, loop_config: dict, run_name: str):
         # in its log files under the Ray session; the console gets its warnings and the loop's progress lines
         logging_config=LoggingConfig(log_level="INFO" if verbose() else "WARNING"),
     )
-    # each worker reads the materialized tokenized set once per epoch (well under a second): no progress bars
-    # there, whose blank lines the driver would relay; the training progress lines stand for the phase
-    dataset.context.enable_progress_bars = False
     return TorchTrainer(
         train_loop_per_worker,
         train_loop_config=loop_config,
         scaling_config=scaling,
         run_config=run_config,
         torch_config=TorchConfig(backend="nccl" if tc.use_gpu else "gloo"),
-        datasets={"train": dataset},
-        dataset_config=DataConfig(datasets_to_split=[]),
     )

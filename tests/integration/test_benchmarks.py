@@ -82,3 +82,15 @@ def test_bench_pools_smoke(tmp_path):
     for r in saved["results"]:
         assert r["rows"] == 400 * 2 * 4 and 0 < r["rows_quarter"] < r["rows"]  # 2 targets x LL/TL/LT/TT
     assert "steady_ratio" in out["code_switch"] and (tmp_path / "pools.png").exists()
+
+
+@pytest.mark.timeout(300)
+def test_bench_train_memory_smoke(tmp_path):
+    """One size through the real training phase, stopped by train.max_steps; each worker reports its peak."""
+    out = run_script("bench_train_memory.py", ["--rows", "2000", "--steps", "1"], tmp_path, 280)
+    saved = json.loads((tmp_path / "train_memory.json").read_text())
+    [run] = saved["runs"]
+    assert run["rows"] == 2000 and run["steps"] == 1 and len(run["peak_rss_mb"]) == 2  # two workers, one step
+    assert out["rows"] == [2000] and out["peak_mb_per_worker"] == [max(run["peak_rss_mb"])]
+    assert 100 < out["peak_mb_driver"][0] < 4000 and run["row_store_s"] is not None
+    assert (tmp_path / "train_memory.png").exists()

@@ -20,7 +20,7 @@ from sdrrl_ray.errors import UserError
 from sdrrl_ray.layout.parts import write_committed
 from sdrrl_ray.layout.paths import REJECTS, TRANSFER_SET, Out
 from sdrrl_ray.schema import COMP, KEPT_SCHEMA, LL, LT, MT, REJECT_SCHEMA, SUBSETS, TL, TT
-from sdrrl_ray.train.plan import build_index
+from sdrrl_ray.train.plan import build_index, row_keys
 from sdrrl_ray.transfer.card import write_card
 from tests.conftest import DEMO_CONFIG, ROOT
 
@@ -63,7 +63,8 @@ def training_weights(rows: list[dict], **kw) -> dict:
     """id -> the weight sdrrl train gives the row (its Index over these rows, no held-out split)."""
     idx = build_index([r["id"] for r in rows], [r["item_id"] for r in rows], [r["subset"] for r in rows],
                       heldout_fraction=0.0, seed=0, **kw)
-    return dict(zip(idx.train_ids, idx.train_weights.tolist()))
+    by_key = {k: r["id"] for k, r in zip(row_keys([r["id"] for r in rows]).tolist(), rows)}
+    return {by_key[k]: w for k, w in zip(idx.train_keys.tolist(), idx.train_weights.tolist())}
 
 
 def load_entry(folder: str, name: str, entry: dict, cache) -> "datasets.Dataset":
