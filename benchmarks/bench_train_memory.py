@@ -29,7 +29,7 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from benchmarks.common import RESULTS, machine, save, table  # noqa: E402
+from benchmarks.common import RESULTS, machine, save, save_figure, table  # noqa: E402
 
 VARIANTS = ("LL", "TL", "LT", "TT")
 PART_ROWS = 100_000
@@ -106,9 +106,7 @@ def plot(path: str, rows: list, workers: list, driver: list) -> None:
     ax.set_title(f"Peak memory in sdrrl train, {rows[0]:,} -> {rows[-1]:,} rows:\nlargest worker "
                  f"{workers[-1] / workers[0]:.2f}x, driver {driver[-1] / driver[0]:.2f}x", fontsize=9)
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def main() -> None:

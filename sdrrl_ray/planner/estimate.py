@@ -14,7 +14,6 @@ from typing import Any, Optional
 
 import numpy as np
 
-from sdrrl_ray import languages as langs
 from sdrrl_ray.config import Config
 from sdrrl_ray.errors import UserError
 from sdrrl_ray.planner import rates as R
@@ -22,9 +21,6 @@ from sdrrl_ray.planner import tokens as T
 from sdrrl_ray.planner.nodes import NodeType
 from sdrrl_ray.schema import LL, LT, PARALLEL_TASKS, TL, TT, VARIANTS
 
-# eval items per task and language when eval.limit is unset (the public test sets' sizes)
-EVAL_ITEMS = {"belebele": 900, "flores": 1012, "xlsum": 1000, "mkqa": 10000, "ner": 10000, "offtarget": 1012,
-              "alignment": 1012}
 EVAL_GENERATIVE = ("flores", "xlsum", "mkqa", "ner", "offtarget")  # belebele (loglik) and alignment: forward only
 
 
@@ -205,42 +201,34 @@ def translation_work(cfg: Config, m: Measured, tgt: str) -> dict:
     return {"segments": 2 * m.items.n, "source_tokens": src, "output_tokens": src * m.mt_ratios[tgt]}
 
 
-def eval_work(cfg: Config) -> dict:
-    """Output tokens of evaluation (rough: prompts are not counted): base + trained models x tasks x languages."""
+def eval_work(cfg: Config, tok: Any = None, open_tokens: Optional[float] = None) -> dict:
+    """Output tokens of evaluation (prompts are not counted): base + trained models x tasks x languages, items
+    counted in the task files where they are readable, each at its expected length (:mod:`.eval_items`)."""
+    from sdrrl_ray.planner.eval_items import EvalItems, supports
+
     targets = list(cfg.languages.targets)
     per_target = cfg.train.per_target and len(targets) > 1
     models = [targets] + ([[t] for t in targets] if per_target else [targets])
     if cfg.eval.models:
         models = [targets] * len(cfg.eval.models)
+    counts = EvalItems(cfg, tok, open_tokens)
     tokens = 0.0
     for covered in models:
         for task in cfg.eval.tasks:
-            if task not in EVAL_GENERATIVE:
-                continue
-            n_lang = 1 + sum(1 for t in covered if _supports(t, task))  # English too
-            items = cfg.eval.limit or EVAL_ITEMS[task]
-            tokens += n_lang * items * cfg.eval.task_max_new_tokens.get(task, cfg.eval.max_new_tokens)
+            if task in EVAL_GENERATIVE:
+                tokens += counts.tokens(task, covered)
     n_models = len(models)
     if cfg.train.export_every_epoch and "offtarget" in cfg.eval.tasks and not cfg.eval.models:
         # each epoch's export of each trained model, on the off-target prompts of its own targets only
         groups = [[t] for t in targets] if cfg.train.per_target else [targets]
         n_models += cfg.train.epochs * len(groups)
-        tokens += (cfg.train.epochs * sum(_supports(t, "offtarget") for t in targets)
-                   * (cfg.eval.limit or EVAL_ITEMS["offtarget"])
-                   * cfg.eval.task_max_new_tokens.get("offtarget", cfg.eval.max_new_tokens))
-    return {"models": n_models, "output_tokens": tokens,
-            "items": "eval.limit" if cfg.eval.limit else "public test-set sizes"}
+        own = sum(counts.tokens("offtarget", [t]) - counts.tokens("offtarget", []) for t in targets
+                  if supports(t, "offtarget"))
+        tokens += cfg.train.epochs * own
+    return {"models": n_models, "output_tokens": tokens, "items": counts.source()}
 
 
-def _supports(iso: str, task: str) -> bool:
-    try:
-        langs.check_supported(iso, f"eval:{task}")
-        return True
-    except langs.UnsupportedLanguage:
-        return False
-
-
-def phase_table(cfg: Config, m: Measured, tset: dict, node: NodeType, rates: dict) -> dict:
+def phase_table(cfg: Config, m: Measured, tset: dict, node: NodeType, rates: dict, tok: Any = None) -> dict:
     """Device-hours, node-hours and cost per phase; wall-clock with the config's parallelism."""
     gen = generation_work(cfg, m)
     phases = {"generate": dict(work=f"{gen['answers']} answers x {m.self_tokens:.0f} tokens",
@@ -259,9 +247,11 @@ def phase_table(cfg: Config, m: Measured, tset: dict, node: NodeType, rates: dic
                                 + (f" x {pad:.2f} padding" if pad > 1.001 else ""),
                            tokens=train_tokens, rate=rates["train"],
                            parallel=cfg.train.num_workers if node.is_gpu else 1)
-    ev = eval_work(cfg)
+    gold = m.items.a_tokens[~m.items.self_answer] if len(m.items.a_tokens) else m.items.a_tokens
+    ev = eval_work(cfg, tok, float(gold.mean()) if len(gold) else None)
     if ev["output_tokens"]:
-        phases["eval"] = dict(work=f"{ev['models']} models, {ev['items']} (rough)", tokens=ev["output_tokens"],
+        phases["eval"] = dict(work=f"{ev['models']} models", items_source=ev["items"], models=ev["models"],
+                              tokens=ev["output_tokens"],
                               rate=rates["eval"], parallel=_gpus(cfg.eval.pool, 1, node))
     for p in phases.values():
         hours = p["tokens"] / p["rate"].tokens_per_s / 3600.0

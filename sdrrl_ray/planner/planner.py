@@ -11,6 +11,7 @@ from sdrrl_ray.errors import UserError
 from sdrrl_ray.planner import calibrate as C
 from sdrrl_ray.planner import estimate as E
 from sdrrl_ray.planner import rates as R
+from sdrrl_ray.planner import startup as S
 from sdrrl_ray.planner import tokens as T
 from sdrrl_ray.planner.nodes import get_node
 
@@ -118,9 +119,15 @@ def plan(cfg: Config, opts: Options = Options()) -> dict:
     rates = E.phase_rates(cfg, results, node, params)
     if cal is not None:
         notes.append(_calibrated_rates(cfg, rates, cal, meas, node, llm_path, mt_path, m.items.n))
-    phases = E.phase_table(cfg, m, tset, node, rates)
+    phases = E.phase_table(cfg, m, tset, node, rates, tok)
     total = {k: sum(p[k] for p in phases.values()) for k in ("device_hours", "node_hours", "cost_usd", "wall_hours")}
+    run = S.run_phases(cfg, phases, S.load(results, node))
+    if run["source"] is None:
+        notes.append(f"start-up (Ray, model loads, DeepSpeed, exports) not modelled for {node.name}: no "
+                     "benchmarks/results/startup.json measured on its device kind")
     notes += _standard_notes(cfg, node, m)
+    if "eval" in phases:
+        notes.append(f"eval items: {phases['eval'].pop('items_source')}")
     if node.is_gpu and min(params.values()) < 1e8:
         notes.append("a model under 100M parameters does not fill a GPU: FLOP-based GPU rates are optimistic for it")
     return {
@@ -135,6 +142,7 @@ def plan(cfg: Config, opts: Options = Options()) -> dict:
         "phases": {k: {**{kk: vv for kk, vv in p.items() if kk != "rate"}, "rate": p["rate"].to_dict()}
                    for k, p in phases.items()},
         "total": total,
+        "run_phases": run,
         "calibration": (None if cal is None
                         else {k: v for k, v in {**cal, **meas}.items() if k not in ("rows", "out_dir")}),
         "notes": [n for n in notes if n],

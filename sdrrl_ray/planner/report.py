@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
 
 from sdrrl_ray.schema import MT, SUBSETS
@@ -90,6 +91,18 @@ def render(plan: dict) -> str:
     rows.append(["total", "", "", "", _h(tot["device_hours"]), _h(tot["node_hours"]), _usd(tot["cost_usd"]),
                  _h(tot["wall_hours"])])
     out.append(table(rows, ["phase", "work", "tokens", "rate/device", "device-h", "node-h", "cost", "wall-h"]))
+    run = plan.get("run_phases")
+    if run:
+        out.append("")
+        where = f"start-up: {os.path.basename(run['source'])}" if run["source"] else "start-up not modelled"
+        out.append(f"Wall time per phase of the run: per-token time + start-up ({where})")
+        rows = [[name, f"{p['work_s']:,.0f} s", "-" if p["startup_s"] is None else f"{p['startup_s']:,.0f} s",
+                 f"{p['total_s']:,.0f} s"] for name, p in run["phases"].items()]
+        if run["ray_s"] is not None:
+            rows.append(["Ray start + stop", "", f"{run['ray_s']:,.0f} s", f"{run['ray_s']:,.0f} s"])
+        total = run["predicted_total_s"]
+        rows.append(["total", "", "", f"{total:,.0f} s ({total / 3600:.3g} h)"])
+        out.append(table(rows, ["phase", "per-token", "start-up", "wall"]))
     out.append("")
     out.append("Rate sources")
     for name, p in plan["phases"].items():
