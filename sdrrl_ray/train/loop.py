@@ -36,7 +36,7 @@ import numpy as np
 
 from sdrrl_ray.train import answer_loss
 from sdrrl_ray.train import plan as planlib
-from sdrrl_ray.train.rowstore import RowStore, parquet_batches
+from sdrrl_ray.train.rowstore import RowStore, parquet_batches, store_folder
 
 
 def _load_model(path: str, tc: Any, precision: str):
@@ -165,6 +165,7 @@ def train_loop_per_worker(config: dict) -> dict:
     # the run's rows, streamed once from the tokenized set's files into a local store (rowstore module docstring)
     t_rows = time.perf_counter()
     store = RowStore.build(parquet_batches(config["rows_url"]), np.concatenate([idx.train_keys, idx.heldout_keys]),
+                           folder=store_folder(config["run"], config["rows_url"], rank),
                            keep_ids=bool(hooks.get("log_ids")))
     if log:
         log.write(dict(event="rows", rows=len(store), seconds=round(time.perf_counter() - t_rows, 2),

@@ -37,8 +37,11 @@ class RowStore:
               keep_ids: bool = False) -> "RowStore":
         """Keep the rows whose key is in ``wanted`` from ``batches`` (Arrow tables with ``id``, ``input_ids``,
         ``labels``). ``keep_ids``: also remember each row's id (tests log them). Every wanted key must be seen."""
-        folder = folder or tempfile.mkdtemp(prefix="sdrrl-rows-")
-        os.makedirs(folder, exist_ok=True)  # the store's own folder: removed with it
+        if folder:
+            shutil.rmtree(folder, ignore_errors=True)  # a killed attempt's files
+            os.makedirs(folder)  # the store's own folder: removed with it
+        else:
+            folder = tempfile.mkdtemp(prefix="sdrrl-rows-")
         try:
             return cls._build(batches, wanted, folder, keep_ids)
         except BaseException:
@@ -105,6 +108,15 @@ class RowStore:
 
     def close(self) -> None:
         self._finalizer()
+
+
+def store_folder(run: str, rows_url: str, rank: int) -> str:
+    """The store's folder for one rank of one training run on one tokenized set (one ``OUT``: the OUT lock
+    keeps a second run off it): the same on every attempt of that run."""
+    import hashlib
+
+    where = hashlib.sha256(rows_url.encode()).hexdigest()[:10]
+    return os.path.join(tempfile.gettempdir(), "sdrrl-rows", f"{run}-{where}-rank{int(rank)}")
 
 
 def parquet_batches(url: str, columns=("id", "input_ids", "labels"), rows: int = SLICE_ROWS):

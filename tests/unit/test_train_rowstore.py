@@ -79,3 +79,20 @@ def test_parquet_batches_read_every_file_in_small_pieces_into_the_store(tmp_path
     store = RowStore.build(parquet_batches(str(tmp_path)), row_keys([f"r{i}" for i in range(42)]))
     assert store.get(row_keys(["r33"])[0])[0].tolist() == [33, 34, 35, 36]
     store.close()
+
+
+def test_a_named_folder_is_reused_by_the_next_attempt(tmp_path):
+    from sdrrl_ray.train.rowstore import store_folder
+
+    folder = store_folder("run-x", "/out/a/train_cache/t", 1)
+    assert "sdrrl-rows/run-x-" in folder and folder.endswith("-rank1")
+    other_out = store_folder("run-x", "/out/b/train_cache/t", 1)
+    assert folder == store_folder("run-x", "/out/a/train_cache/t", 1) != other_out
+    left = tmp_path / "s"
+    left.mkdir()
+    (left / "input_ids").write_bytes(b"\0" * 64)  # a killed attempt's files
+    (left / "stale").write_text("x")
+    store = RowStore.build([tokenized(3)], row_keys(["r2"]), folder=str(left))
+    assert sorted(os.listdir(left)) == ["input_ids", "labels"]
+    assert store.get(row_keys(["r2"])[0])[0].tolist() == [2, 3, 4]
+    store.close()
