@@ -52,6 +52,7 @@ class EvalItems:
         self._n: dict = {}
         self.counted: set = set()
         self.assumed: set = set()
+        self.upper: set = set()  # tasks whose answers are counted at max_new_tokens (reference not readable here)
 
     def items(self, task: str, targets: list) -> float:
         from sdrrl_ray.evaluation.tasks import TASKS
@@ -87,16 +88,22 @@ class EvalItems:
         self.counted.add(task)
         usable = [it for it in items if not it.get("skip")]
         shots, scored = common.take(usable, 0 if task in NO_SHOTS else self.cfg.eval.shots, limit)
-        caps = [int(r["max_new_tokens"]) for r in TASKS[task].requests(scored, shots, unit, self.ctx)
-                if r.get("kind") == "generate"]
+        try:
+            caps = [int(r["max_new_tokens"]) for r in TASKS[task].requests(scored, shots, unit, self.ctx)
+                    if r.get("kind") == "generate"]
+        except ImportError:  # the task's own extras (e.g. seqeval) are not installed where the plan runs
+            caps = [cap] * len(scored)
         if self.tok is None or not caps:
             return len(scored), float(sum(caps))
+        lengths = [(self.open_tokens or cap) + 1] * len(caps)
         if task in REFERENCE:
             from sdrrl_ray.planner.tokens import count
 
-            lengths = count(self.tok, [REFERENCE[task](it) for it in scored]) + 1
-        else:
-            lengths = [(self.open_tokens or cap) + 1] * len(caps)
+            try:
+                lengths = count(self.tok, [REFERENCE[task](it) for it in scored]) + 1
+            except ImportError:
+                self.upper.add(task)
+                lengths = caps
         return len(scored), float(sum(min(c, n) for c, n in zip(caps, lengths)))
 
     def source(self) -> str:
@@ -108,4 +115,6 @@ class EvalItems:
         how = ("output tokens: reference lengths, the instruction set's mean gold answer for prompts without one "
                f"({self.open_tokens:.1f} tokens), capped at max_new_tokens" if self.tok is not None and self.open_tokens
                else "output tokens: max_new_tokens (upper bound)")
+        if self.upper:
+            how += f"; {', '.join(sorted(self.upper))} at max_new_tokens (its extra is not installed here)"
         return "; ".join(parts + [how]) if parts else "no generative task"

@@ -57,3 +57,29 @@ def test_eval_tokens_follow_the_items_in_the_files():
     few = eval_work(load_config(None, ["languages.targets=[ja]", "eval.tasks=[flores]", "eval.limit=2",
                                        "eval.max_new_tokens=10"]))
     assert few["models"] == 2 and few["output_tokens"] == 2 * (2 * 2) * 10  # base + trained, 2 directions x 2
+
+
+@pytest.fixture(scope="module")
+def tok(tiny_lm):
+    from sdrrl_ray.planner.tokens import load_tokenizer
+
+    return load_tokenizer(tiny_lm, "generate.model")
+
+
+def test_answers_as_long_as_their_references_and_at_the_cap_where_a_reference_cannot_be_read(tok, monkeypatch):
+    cfg = load_config(None, ["languages.targets=[ja]", "eval.limit=5", "eval.max_new_tokens=100"])
+    plain = EvalItems(cfg)
+    fitted = EvalItems(cfg, tok, open_tokens=3.0)
+    assert plain.tokens("flores", ["ja"]) == 2 * 5 * 100  # no tokenizer: every answer at max_new_tokens
+    assert 2 * 5 * 2 <= fitted.tokens("flores", ["ja"]) < plain.tokens("flores", ["ja"])
+    assert fitted.tokens("offtarget", ["ja"]) == 2 * 5 * (3 + 1)  # the mean gold answer and an end token
+    assert "reference lengths" in fitted.source()
+
+    def no_seqeval(item):
+        raise ImportError("No module named 'seqeval'")
+
+    monkeypatch.setattr("sdrrl_ray.evaluation.ner.gold_entities", no_seqeval)  # `sdrrl plan` without [eval]
+    core = EvalItems(cfg, tok, open_tokens=3.0)
+    ner_cap = core.ctx.max_new_tokens("ner", 100)
+    assert core.tokens("ner", ["ja"]) == 2 * 5 * min(ner_cap, 64)
+    assert "ner at max_new_tokens" in core.source()
