@@ -38,9 +38,9 @@ def run_phases(cfg: Config, phases: dict, found: Optional[tuple[str, dict]]) -> 
     count = units(cfg, phases)
     out: dict = {"phases": {}, "source": found[0] if found else None}
     for name, parts in RUN_PHASES.items():
-        work = sum(phases[p]["wall_hours"] for p in parts if p in phases) * 3600.0
         if name == "eval" and "eval" not in phases:
             continue
+        work = sum(phases[p]["wall_hours"] for p in parts if p in phases) * 3600.0
         fixed = None
         if data and name in data["phases"]:
             s = data["phases"][name]

@@ -9,7 +9,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from typing import Optional
 
 from sdrrl_ray import storage
 from sdrrl_ray.config import Config
@@ -56,15 +55,11 @@ def effective_max_length(model_path: str, max_length: int) -> int:
     return int(max_length)
 
 
-def select_targets(batch, targets: list, drop_rejected: bool, columns: Optional[list] = None):
+def select_targets(batch, targets: list):
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    mask = pc.is_in(batch.column("tgt_lang"), value_set=pa.array(targets, pa.string()))
-    if drop_rejected:
-        mask = pc.and_(mask, pc.not_equal(batch.column("status"), "rejected"))
-    out = batch.filter(mask)
-    return out.select(columns) if columns else out
+    return batch.filter(pc.is_in(batch.column("tgt_lang"), value_set=pa.array(targets, pa.string())))
 
 
 def tokenize_dataset(files: list[str], model_path: str, cfg: Config, max_length: int):
@@ -73,7 +68,7 @@ def tokenize_dataset(files: list[str], model_path: str, cfg: Config, max_length:
     from sdrrl_ray.stages.tokenize import Tokenize
 
     ds = ray.data.read_parquet(files, columns=READ_COLUMNS)
-    ds = ds.map_batches(select_targets, fn_kwargs=dict(targets=list(cfg.languages.targets), drop_rejected=False),
+    ds = ds.map_batches(select_targets, fn_kwargs=dict(targets=list(cfg.languages.targets)),
                         batch_format="pyarrow")
     return ds.map_batches(
         Tokenize,

@@ -1,7 +1,7 @@
 """``train_loop_per_worker``: one top-to-bottom function that reads only its ``config`` argument.
 
 config keys (built by :mod:`sdrrl_ray.train.trainer`): ``train`` (TrainConfig), ``seed``,
-``model_path``, ``rows_url``, ``index`` (:class:`sdrrl_ray.train.plan.Index`, or a Ray object ref to one),
+``model_path``, ``rows_url``, ``index`` (a Ray object ref to the run's :class:`sdrrl_ray.train.plan.Index`),
 ``steps_per_epoch`` (cut at ``train.max_steps``), ``export_dir``, ``epochs_dir``, ``log_path``, ``run``,
 ``target``, ``pad_id``, ``max_length``, ``env``, ``resume_from``, ``fallback_checkpoint``, ``trackers``
 (train.report_to, :mod:`.trackers`), ``test_hooks`` (tests only: ``fail_at_step``, ``fail_rank``,
@@ -87,9 +87,7 @@ def train_loop_per_worker(config: dict) -> dict:
 
     quiet_worker()
     tc = config["train"]
-    idx: planlib.Index = config["index"]
-    if isinstance(idx, ray.ObjectRef):  # the driver passes the run's index by reference (it never holds it)
-        idx = ray.get(idx)
+    idx: planlib.Index = ray.get(config["index"])  # by reference: the driver never holds it
     hooks = config.get("test_hooks") or {}
     ctx = ray.train.get_context()
     rank, world = ctx.get_world_rank(), ctx.get_world_size()

@@ -107,9 +107,10 @@ def _check_model_layout(root: str, n_models: int) -> None:
                         f"with it on its next export: use another out_dir, or remove {root}")
 
 
-def _train_one(cfg: Config, *, name: str, targets: list, rows_url: str, index: tuple, model_path: str, fp: str,
-               max_length: int, model_dir: str, log_url: str, pad_id: int, test_hooks: Optional[dict]) -> dict:
-    """``index``: (ref to the run's Index, its info dict) from :func:`sdrrl_ray.train.run_index.start`."""
+def _train_one(cfg: Config, *, name: str, targets: list, rows_url: str, index_ref, info: dict, model_path: str,
+               fp: str, max_length: int, model_dir: str, log_url: str, pad_id: int,
+               test_hooks: Optional[dict]) -> dict:
+    """``index_ref`` / ``info``: the run's Index (a Ray ref) and its counts, from :mod:`.run_index`."""
     from sdrrl_ray.train.trainer import build_trainer, storage_path
 
     tc: TrainConfig = cfg.train
@@ -117,7 +118,6 @@ def _train_one(cfg: Config, *, name: str, targets: list, rows_url: str, index: t
     run_name = f"sdrrl-train-{name}-{fp}"
     if test_hooks:  # a test's variants of one config must not restore each other's checkpoints
         run_name += "-t" + digest(test_hooks)[:6]
-    index_ref, info = index
     counts = info["counts"]
     if info["n_train"] == 0:
         raise UserError(f"no trainable rows for target {name}: {counts['rows']} rows, {counts['rejected']} rejected "
@@ -262,10 +262,9 @@ def run_train(cfg: Config, *, _test_hooks: Optional[dict] = None) -> dict:
         meta.context.enable_progress_bars = False  # a read of a few columns, well under a second
         meta_refs = meta.to_arrow_refs()
         tc = cfg.train
-        refs = [run_index.start(meta_refs, group, heldout_fraction=tc.heldout_fraction, seed=cfg.seed,
-                                weighting=tc.loss_weighting, epochs=tc.epochs, max_steps=tc.max_steps,
-                                global_batch=tc.micro_batch_size * tc.grad_accum * tc.num_workers)
-                for _, group, _, _ in todo]
+        refs = run_index.start(meta_refs, [group for _, group, _, _ in todo], heldout_fraction=tc.heldout_fraction,
+                               seed=cfg.seed, weighting=tc.loss_weighting, epochs=tc.epochs, max_steps=tc.max_steps,
+                               global_batch=tc.micro_batch_size * tc.grad_accum * tc.num_workers)
         infos = ray.get([info for _, info in refs])
         present = set(infos[0]["present"])
         missing = [t for t in targets if t not in present]
@@ -277,9 +276,9 @@ def run_train(cfg: Config, *, _test_hooks: Optional[dict] = None) -> dict:
         tok = AutoTokenizer.from_pretrained(model_path)
         pad_id = tok.pad_token_id if tok.pad_token_id is not None else (tok.eos_token_id or 0)
         for (name, group, model_dir, fp), (index_ref, _), info in zip(todo, refs, infos):
-            per_target[name] = _train_one(cfg, name=name, targets=group, rows_url=rows_url, index=(index_ref, info),
-                                          model_path=model_path, fp=fp, max_length=max_length, model_dir=model_dir,
-                                          log_url=log_url, pad_id=pad_id, test_hooks=_test_hooks)
+            per_target[name] = _train_one(cfg, name=name, targets=group, rows_url=rows_url, index_ref=index_ref,
+                                          info=info, model_path=model_path, fp=fp, max_length=max_length,
+                                          model_dir=model_dir, log_url=log_url, pad_id=pad_id, test_hooks=_test_hooks)
     per_target = {name: per_target[name] for name, _, _ in groups}
 
     plot_url = out.plot("loss.png")

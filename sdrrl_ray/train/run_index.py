@@ -22,31 +22,35 @@ def tokenize_counts(table) -> dict:
                 answer_tokens=int(pc.sum(table["n_answer"]).as_py() or 0))
 
 
-def index_run(meta_refs: list, targets: list, *, heldout_fraction: float, seed: int, weighting: str,
-              global_batch: int, epochs: int, max_steps) -> tuple:
-    """(Index, info) for the rows of ``targets``: info holds the targets present in the set, the
-    tokenization counts, held-out and training sizes, subsets with weights and the steps per epoch."""
+def index_runs(meta_refs: list, groups: list, *, heldout_fraction: float, seed: int, weighting: str,
+               global_batch: int, epochs: int, max_steps) -> tuple:
+    """For each group of targets, its Index then its info (flat: Index, info, Index, info, ...); info holds the
+    targets present in the set, the tokenization counts, held-out and training sizes, subsets with weights
+    and the steps per epoch. The metadata table is read once for all groups."""
     import pyarrow as pa
     import pyarrow.compute as pc
     import ray
 
     table = pa.concat_tables(ray.get(list(meta_refs)))
     present = sorted(pc.unique(table["tgt_lang"]).to_pylist())
-    table = table.filter(pc.is_in(table["tgt_lang"], value_set=pa.array(list(targets), pa.string())))
-    counts = tokenize_counts(table)
-    kept = table.filter(pc.not_equal(table["status"], "rejected"))
-    del table
-    idx = planlib.build_index(kept["id"], kept["item_id"], kept["subset"], heldout_fraction=heldout_fraction,
-                              seed=seed, weighting=weighting)
-    full = planlib.steps_per_epoch(idx.item_starts, seed, epochs, global_batch)
-    info = dict(present=present, counts=counts, n_train=idx.n_train, n_items=idx.n_items, n_heldout=idx.n_heldout,
-                heldout_items=len(pc.unique(kept["item_id"])) - idx.n_items, subsets=idx.subset_counts(),
-                steps_per_epoch=planlib.cut_steps(full, max_steps), full_steps_per_epoch=full)
-    return idx, info
+    out: list = []
+    for targets in groups:
+        rows = table.filter(pc.is_in(table["tgt_lang"], value_set=pa.array(list(targets), pa.string())))
+        counts = tokenize_counts(rows)
+        kept = rows.filter(pc.not_equal(rows["status"], "rejected"))
+        del rows
+        idx = planlib.build_index(kept["id"], kept["item_id"], kept["subset"], heldout_fraction=heldout_fraction,
+                                  seed=seed, weighting=weighting)
+        spe = planlib.cut_steps(planlib.steps_per_epoch(idx.item_starts, seed, epochs, global_batch), max_steps)
+        out += [idx, dict(present=present, counts=counts, n_train=idx.n_train, n_items=idx.n_items,
+                          n_heldout=idx.n_heldout, heldout_items=len(pc.unique(kept["item_id"])) - idx.n_items,
+                          subsets=idx.subset_counts(), steps_per_epoch=spe)]
+    return tuple(out)
 
 
-def start(meta_refs: list, targets: list, **kw) -> tuple:
-    """Launch :func:`index_run` as a Ray task: (ref to the Index, ref to the info)."""
+def start(meta_refs: list, groups: list, **kw) -> list:
+    """Launch :func:`index_runs` as one Ray task: per group, (ref to its Index, ref to its info)."""
     import ray
 
-    return ray.remote(index_run).options(num_returns=2, num_cpus=1).remote(meta_refs, targets, **kw)
+    refs = ray.remote(index_runs).options(num_returns=2 * len(groups), num_cpus=1).remote(meta_refs, groups, **kw)
+    return [(refs[2 * k], refs[2 * k + 1]) for k in range(len(groups))]
