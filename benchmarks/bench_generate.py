@@ -129,7 +129,7 @@ def pipeline(engine: str, model: str, questions: list[str], batch_size: int, act
         ds = ray.data.from_arrow(table)
         for step in steps:
             ds = step.apply(ds)
-        t_first, rows, tokens, first_rows = None, 0, 0, 0
+        t_first, rows, tokens, first_rows, stopped = None, 0, 0, 0, 0
         for batch in ds.iter_batches(batch_size=None, batch_format="pyarrow"):
             now = time.perf_counter()
             if t_first is None:
@@ -138,9 +138,10 @@ def pipeline(engine: str, model: str, questions: list[str], batch_size: int, act
                     continue
             rows += batch.num_rows
             tokens += int(pa.compute.sum(batch.column("gen_output_tokens")).as_py() or 0)
+            stopped += int(pa.compute.sum(pa.compute.equal(batch.column("gen_finish_reason"), "stop")).as_py() or 0)
         wall = time.perf_counter() - t_first
     return {"rows_per_s": rows / wall, "tokens_per_s": tokens / wall, "rows": rows, "seconds": wall,
-            "tokens": tokens, "first_batch_rows": first_rows}
+            "tokens": tokens, "first_batch_rows": first_rows, "stopped_rows": stopped}
 
 
 def parse(argv=None) -> argparse.Namespace:

@@ -13,6 +13,10 @@ turns batch by batch, so that other load on shared cores hits them alike), on
 - the same precision for the ratio: float32 in both; CTranslate2 int8 (its CPU default) is
   reported on its own line and is not part of the ratio.
 
+On a GPU (both libraries see it: the backends pick the device themselves) the ratio is at float16 in both
+(``ct2_over_hf_float16``) and the extra line is CTranslate2's int8_float16; ``benchmarks/gpu_bench.py --parts
+translate`` runs it there (``--tag gpu``: ``translate_gpu.json``, which the planner's GPU rate for MT reads).
+
 Run (CPU; pin the threads so both libraries get the same cores)::
 
     python benchmarks/bench_translate.py                      # defaults below
@@ -127,7 +131,7 @@ def output_tokens(backend, segments: list[str]) -> float:
                                                  max_decoding_length=o.max_decoding_length,
                                                  min_decoding_length=o.min_decoding_length)
         return sum(len(r.hypotheses[0]) for r in res) / len(res)
-    enc = backend.tokenizer(segments, return_tensors="pt", padding=True)
+    enc = backend.tokenizer(segments, return_tensors="pt", padding=True).to(backend.device)
     with torch.inference_mode():
         o = backend.options
         gen = backend.model.generate(**enc, num_beams=o.beam_size, max_new_tokens=o.max_decoding_length,
@@ -176,7 +180,13 @@ def main(argv=None) -> None:
         common = dict(beam_size=args.beam, max_decoding_length=args.out_len, min_decoding_length=args.out_len,
                       num_threads=args.threads, max_batch_size=args.batch, max_input_tokens=256)
         segments = inputs(args.segments)
-        runs = [("hf", "float32", HFBackend), ("ct2", "float32", CT2Backend), ("ct2", "int8", CT2Backend)]
+        gpu = torch.cuda.is_available()
+        if gpu and ctranslate2.get_cuda_device_count() == 0:
+            raise SystemExit("torch sees a GPU but CTranslate2 does not (its wheel needs the CUDA 12 runtime and "
+                             "cuBLAS 12): no GPU comparison is possible on this host")
+        # the ratio compares one precision in both libraries: float32 on CPU, float16 on GPU; the int8 line is apart
+        same, int8 = ("float16", "int8_float16") if gpu else ("float32", "int8")
+        runs = [("hf", same, HFBackend), ("ct2", same, CT2Backend), ("ct2", int8, CT2Backend)]
         backends, results = {}, []
         for name, precision, cls in runs:
             t1 = time.perf_counter()
@@ -199,7 +209,7 @@ def main(argv=None) -> None:
         for r in results:
             print(f"{r['backend']:<8}{r['precision']:<11}{r['segments_per_s']:>11.2f}{r['chars_per_s']:>10.0f}"
                   f"{r['seconds']:>9.1f}{r['out_tokens_per_segment']:>9.1f}{r['load_s']:>8.1f}")
-        print(f"ct2/hf at float32: {ratio:.2f}x   (ct2 int8 / hf float32, different precisions: {int8_ratio:.2f}x)")
+        print(f"ct2/hf at {same}: {ratio:.2f}x   (ct2 {int8} / hf {same}, different precisions: {int8_ratio:.2f}x)")
         busy = load_start[0] > (os.cpu_count() or 1)  # before this script added its own threads
         if busy:
             print(f"warning: load average {load_start[0]:.1f} -> {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs: "
@@ -238,8 +248,9 @@ def main(argv=None) -> None:
             "batch_size": args.batch,
             "out_len": args.out_len,
             "results": results,
-            "ct2_over_hf_float32": round(ratio, 3),
-            "ct2_int8_over_hf_float32": round(int8_ratio, 3),
+            "device": "cuda" if gpu else "cpu",
+            f"ct2_over_hf_{same}": round(ratio, 3),
+            f"ct2_{int8}_over_hf_{same}": round(int8_ratio, 3),
             "machine_busy": busy,
             "versions": {"python": platform.python_version(), "torch": torch.__version__,
                          "transformers": transformers.__version__, "ctranslate2": ctranslate2.__version__},

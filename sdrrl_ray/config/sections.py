@@ -87,7 +87,7 @@ class GenerateConfig:
     tensor_parallel_size: int = 1  # vllm only
     gpu_memory_utilization: float = 0.9  # vllm only
     max_model_len: Optional[int] = None  # vllm only
-    batches_in_flight: int = 4  # vllm only: batches one actor's engine serves at once (engines/vllm_loop.py)
+    batches_in_flight: int = 64  # vllm: batches one engine serves; x batch_size ~ 4x max_num_seqs
     engine_kwargs: dict = field(default_factory=dict)  # extra vllm.LLM / from_pretrained kwargs
     pool: ActorPoolConfig = field(default_factory=ActorPoolConfig)
 

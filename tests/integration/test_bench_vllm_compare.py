@@ -18,18 +18,18 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 def test_three_sides_run_and_the_seeded_sides_agree(tmp_path):
     env = dict(os.environ, SDRRL_BENCH_RESULTS=str(tmp_path), PYTHONPATH=ROOT, RAY_AUTH_MODE="disabled")
     done = subprocess.run([sys.executable, os.path.join(ROOT, "benchmarks", "bench_vllm_compare.py"), "--counts",
-                           "6", "--batch-size", "4", "--max-tokens", "16", "--threads", "1"],
+                           "6", "--batch-size", "4", "--max-tokens", "16", "--threads", "1", "--repeats", "1"],
                           capture_output=True, text=True, timeout=460, cwd=ROOT, env=env)
     assert done.returncode == 0, (done.stdout + done.stderr)[-4000:]
     summary = json.loads(done.stdout.strip().splitlines()[-1])
     saved = json.loads((tmp_path / "generate_vllm_compare.json").read_text())
     by = {(r["side"], r["prompts"]): r for r in saved["runs"]}
-    assert {s for s, _ in by} == {"one_call", "stage", "stage_in_flight", "ray_data_llm"}
+    assert {s for s, _ in by} == {"one_call", "stage", "stage_one_batch", "ray_data_llm"}
     for n in (6,):
-        assert {by[side, n]["rows"] for side in ("one_call", "stage", "stage_in_flight", "ray_data_llm")} == {n}
+        assert {by[side, n]["rows"] for side in ("one_call", "stage", "stage_one_batch", "ray_data_llm")} == {n}
         # same model, prompts, stop ids and per-row seeds: the same answers, up to bf16 differences between
         # batch compositions (exact equality of the engine loop's answers: test_vllm_engine.py)
-        for a, b in (("one_call", "ray_data_llm"), ("stage", "stage_in_flight")):
+        for a, b in (("one_call", "ray_data_llm"), ("stage", "stage_one_batch")):
             assert abs(by[a, n]["tokens"] - by[b, n]["tokens"]) <= 0.1 * by[a, n]["tokens"], (a, b)
         assert 0 < by["stage", n]["tokens"] <= n * 16
     assert set(summary) >= {"one_call_tokens_per_s", "stage_tokens_per_s", "ray_data_llm_tokens_per_s"}  # NaN: 1 count

@@ -23,8 +23,8 @@ def test_only_the_vllm_generation_stage_gets_batches_in_flight():
 
     for engine in ("vllm", "hf"):
         cfg = Config(generate=GenerateConfig(engine=engine, model="m"))
-        assert cfg.generate.batches_in_flight == 4
-        assert engine_options(cfg).concurrent_calls == (4 if engine == "vllm" else 1)
+        assert cfg.generate.batches_in_flight == 64  # x the default batch 16: 4x the 256 sequences of vLLM on CPU
+        assert engine_options(cfg).concurrent_calls == (64 if engine == "vllm" else 1)
     with pytest.raises(ConfigError, match="generate.batches_in_flight"):
         GenerateConfig(batches_in_flight=0)
 
