@@ -191,7 +191,7 @@ def streaming_plan(n: int) -> dict:
     from sdrrl_ray.ingest.files import list_inputs
     from sdrrl_ray.layout.sink import SplitParquetSink
     from sdrrl_ray.stages.read import read_instructions
-    from sdrrl_ray.transfer.plan import PlanInputs, build_plan
+    from sdrrl_ray.transfer.plan import SINK, PlanInputs, build_plan
 
     tmp = tempfile.mkdtemp()
     try:
@@ -203,7 +203,7 @@ def streaming_plan(n: int) -> dict:
         ds = build_plan(cfg, inputs, source=source, steps=cpu_steps(cfg, inputs))
         with PeakMemory() as mem:
             t0 = time.perf_counter()
-            ds.write_datasink(SplitParquetSink(os.path.join(tmp, "out"), min_rows=8192))
+            ds.write_datasink(SplitParquetSink(os.path.join(tmp, "out"), min_rows=8192), **SINK)
             secs = time.perf_counter() - t0
         return {"rows": n, "seconds": secs, "input_rows_per_s": n / secs,
                 "variant_rows": n * len(TARGETS) * len(SUBSETS),

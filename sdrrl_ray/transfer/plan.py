@@ -40,8 +40,12 @@ from sdrrl_ray.stages import (
 )
 from sdrrl_ray.stages import filter as filter_stage
 
-# cheap per-row work runs as plain tasks on whole blocks
-LIGHT = dict(batch_size=None, num_cpus=0.25)
+# cheap per-row work runs as plain tasks on whole blocks, at most two at a time: each is far faster than the model
+# and code-switching stages, and more only start more worker processes (~150 MB each; benchmarks/README.md)
+LIGHT = dict(batch_size=None, num_cpus=0.25, concurrency=2)
+# the sink (``write_datasink(..., **SINK)``): one write task at a time at the light tasks' CPU share; at Ray's
+# default of 1 CPU it waited for a whole free CPU while finished blocks piled up in the object store
+SINK = dict(ray_remote_args=dict(num_cpus=0.25), concurrency=1)
 PARALLEL_ROWS = StageColumns.of("parallel_rows", inputs=(), outputs=())  # a union: no column changes
 
 

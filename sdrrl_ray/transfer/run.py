@@ -29,7 +29,14 @@ from sdrrl_ray.transfer.card import write_card
 from sdrrl_ray.transfer.counts import count_output
 from sdrrl_ray.transfer.fingerprint import fingerprint
 from sdrrl_ray.transfer.parallel import parallel_rows
-from sdrrl_ray.transfer.plan import PlanInputs, build_plan, generation_seed, sampling_settings, translation_needed
+from sdrrl_ray.transfer.plan import (
+    SINK,
+    PlanInputs,
+    build_plan,
+    generation_seed,
+    sampling_settings,
+    translation_needed,
+)
 
 log = logging.getLogger("sdrrl_ray")
 
@@ -138,7 +145,7 @@ def run_transfer_set(cfg: Config) -> dict:
     )
     plan = build_plan(cfg, inputs)
     executing = time.perf_counter()
-    plan.write_datasink(SplitParquetSink(out, min_rows=cfg.rows_per_file, owner=lock_owner(out)))
+    plan.write_datasink(SplitParquetSink(out, min_rows=cfg.rows_per_file, owner=lock_owner(out)), **SINK)
     wall = time.perf_counter() - started
     execution = {"seconds": round(time.perf_counter() - executing, 3), "operators": operator_stats(plan, executing)}
 
