@@ -269,8 +269,10 @@ def run_train(cfg: Config, *, _test_hooks: Optional[dict] = None) -> dict:
         present = set(infos[0]["present"])
         missing = [t for t in targets if t not in present]
         if missing:
-            raise UserError(f"{out.transfer_set} has no rows for target(s) {missing} (it has {sorted(present)}); "
-                            f"run sdrrl transfer-set for them or set languages.targets={sorted(present)}")
+            # the tokenized set holds the configured targets only: name what it has of those, not the transfer set's
+            fix = f" or set languages.targets={sorted(present)}" if present else ""
+            raise UserError(f"{out.transfer_set} has no rows for target(s) {missing} of languages.targets="
+                            f"{list(targets)}; run sdrrl transfer-set for them{fix}")
         from transformers import AutoTokenizer
 
         tok = AutoTokenizer.from_pretrained(model_path)
