@@ -102,9 +102,9 @@ def main(argv=None) -> dict:
                              env, args.part_timeout, out))
     if "translate" in parts:  # its own transfer: the CTranslate2 wheel does not fit beside Ray's (gpu/wheels.sh)
         mt = (["--segments", "8", "--batch", "4", "--beam", "2", "--out-len", "4", "--vocab", "2000"]
-              + ["--tag", "cpu_tiny"] if args.tiny else
-              ["--segments", "1024", "--batch", "64", "--beam", "4", "--out-len", "48", "--threads", "8"]
-              + ["--tag", "gpu"])
+              if args.tiny else
+              ["--segments", "1024", "--batch", "64", "--beam", "4", "--out-len", "48", "--threads", "8"])
+        mt += ["--tag", "cpu_tiny" if args.tiny else "gpu"]
         runs.append(run_part("translate", [py, os.path.join(HERE, "bench_translate.py"), *mt], env, args.part_timeout,
                              out))
     if "train" in parts:

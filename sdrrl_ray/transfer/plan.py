@@ -45,7 +45,7 @@ from sdrrl_ray.stages import filter as filter_stage
 LIGHT = dict(batch_size=None, num_cpus=0.25, concurrency=2)
 # the sink (``write_datasink(..., **SINK)``): one write task at a time at the light tasks' CPU share; at Ray's
 # default of 1 CPU it waited for a whole free CPU while finished blocks piled up in the object store
-SINK = dict(ray_remote_args=dict(num_cpus=0.25), concurrency=1)
+SINK = dict(ray_remote_args=dict(num_cpus=LIGHT["num_cpus"]), concurrency=1)
 PARALLEL_ROWS = StageColumns.of("parallel_rows", inputs=(), outputs=())  # a union: no column changes
 
 
@@ -135,7 +135,7 @@ def plan_steps(cfg: Config, inputs: PlanInputs) -> list[Step]:
                 seed=generation_seed(cfg), cache_url=inputs.generation_cache_url, system_prompt=g.system_prompt,
                 max_prompt_tokens=g.max_prompt_tokens, engine_options=engine_options(cfg)),
             **actor_pool_args(g.pool, _tensor_parallel(cfg, True),
-                              concurrent_calls=g.batches_in_flight if g.engine == "vllm" else 1))),
+                              concurrent_calls=engine_options(cfg).concurrent_calls))),
         Step(targets.COLUMNS, lambda ds: ds.map_batches(
             targets.expand_targets, fn_kwargs=dict(targets=list(cfg.languages.targets)), **LIGHT)),
     ]
