@@ -17,7 +17,7 @@ import random
 from typing import Optional
 
 from sdrrl_ray.codeswitch.lexicon import Lexicon
-from sdrrl_ray.codeswitch.words import segment, spaced_word_char
+from sdrrl_ray.codeswitch.words import dictionary_words, spaced_word_char
 
 
 def _match_case(surface: str, replacement: str) -> str:
@@ -44,34 +44,28 @@ def code_switch_text(
     """
     if lexicon is None or not text:
         return text, 0, 0, []
-    pieces: list[str] = []
-    replaced: list[bool] = []
-    replacements: list[tuple[str, str]] = []
-    candidates = 0
-    for surface, translations in segment(text, lexicon, spaced=spaced):
-        if translations is None:
-            pieces.append(surface)
-            replaced.append(False)
-            continue
-        candidates += 1
+    words = dictionary_words(text, lexicon, spaced=spaced)
+    chosen: list[tuple[int, int, str]] = []  # (start, end, replacement): one draw per word, in text order
+    for start, end, translations in words:
         if rng.random() < p:
             choice = translations[0] if len(translations) == 1 else rng.choice(translations)
-            choice = _match_case(surface, choice)
-            pieces.append(choice)
-            replaced.append(True)
-            replacements.append((surface, choice))
-        else:
-            pieces.append(surface)
-            replaced.append(False)
-    if not replacements:
-        return text, 0, candidates, []
-    if spaced:
-        return "".join(pieces), len(replacements), candidates, replacements
-    out = [pieces[0]]
-    for k in range(1, len(pieces)):
-        prev, cur = pieces[k - 1], pieces[k]
-        touching = prev and cur and spaced_word_char(prev[-1]) and spaced_word_char(cur[0])
-        if touching and (replaced[k - 1] or replaced[k]):
-            out.append(" ")
-        out.append(cur)
-    return "".join(out), len(replacements), candidates, replacements
+            chosen.append((start, end, _match_case(text[start:end], choice)))
+    if not chosen:
+        return text, 0, len(words), []
+    replacements = [(text[start:end], choice) for start, end, choice in chosen]
+    out: list[str] = []
+    last = 0
+    for k, (start, end, choice) in enumerate(chosen):
+        out.append(text[last:start])
+        if not spaced:  # a space where the replacement would touch a spaced-script letter or digit
+            left = chosen[k - 1][2][-1:] if k and chosen[k - 1][1] == start else text[start - 1 : start]
+            if left and choice and spaced_word_char(left) and spaced_word_char(choice[0]):
+                out.append(" ")
+        out.append(choice)
+        next_replaced = k + 1 < len(chosen) and chosen[k + 1][0] == end  # then its own left side decides
+        if not spaced and not next_replaced and end < len(text) and choice:
+            if spaced_word_char(choice[-1]) and spaced_word_char(text[end]):
+                out.append(" ")
+        last = end
+    out.append(text[last:])
+    return "".join(out), len(chosen), len(words), replacements

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from itertools import accumulate
 from typing import Optional
 
 from sdrrl_ray.codeswitch.lexicon import Lexicon
@@ -45,6 +46,8 @@ _UNSPACED_TOKEN = re.compile(
     re.S,
 )
 _UNSPACED_CHAR = re.compile(f"[{_UNSPACED_CLASS}]")
+# the same tokens for a text without unspaced-script characters: whitespace | word | other char
+_PLAIN_TOKEN = re.compile(rf"(\s+)|([\w{_MARKS}]+)|(.)", re.S)
 
 
 def spaced_word_char(ch: str) -> bool:
@@ -62,8 +65,9 @@ def _can_end(run: str, j: int) -> bool:
     return unicodedata.category(run[j]) not in ("Mn", "Mc", "Me")
 
 
-def _longest_match(run: str, lowered: str, lexicon: Optional[Lexicon], out: list) -> None:
-    """Greedy longest match of ``run`` against ``lexicon`` keys; appends ``(token, translations|None)``."""
+def _longest_match(run: str, at: int, lowered: str, lexicon: Optional[Lexicon], out: list, keep_all: bool) -> None:
+    """Greedy longest match of ``run`` (at offset ``at`` of the text) against ``lexicon`` keys; appends
+    ``(start, end, translations|None)`` (the unmatched character clusters only when ``keep_all``)."""
     prefixes = lexicon.prefixes if lexicon is not None else frozenset()
     entries = lexicon.entries if lexicon is not None else {}
     i, n = 0, len(run)
@@ -75,62 +79,96 @@ def _longest_match(run: str, lowered: str, lexicon: Optional[Lexicon], out: list
                 best = j - i
             j += 1
         if best:
-            out.append((run[i : i + best], entries[lowered[i : i + best]]))
+            out.append((at + i, at + i + best, entries[lowered[i : i + best]]))
             i += best
             continue
         j = i + 1  # one character cluster
         while not _can_end(run, j):
             j += 1
-        out.append((run[i:j], None))
+        if keep_all:
+            out.append((at + i, at + j, None))
         i = j
 
 
-def _segment_unspaced(text: str, lexicon: Optional[Lexicon]) -> list:
+def _unspaced_spans(text: str, lexicon: Optional[Lexicon], keep_all: bool) -> list:
+    entries = lexicon.entries if lexicon is not None else {}
     out: list = []
-    for m in _UNSPACED_TOKEN.finditer(text):
-        run, word = m.group(1), m.group(3)
-        if run is not None:
+    pos = 0
+    if not _UNSPACED_CHAR.search(text):  # no run of an unspaced script: the same tokens, from a simpler pattern
+        for space, word, other in _PLAIN_TOKEN.findall(text):
+            tok = word or space or other
+            hit = entries.get(word.lower()) if word else None
+            if hit is not None or keep_all:
+                out.append((pos, pos + len(tok), hit))
+            pos += len(tok)
+        return out
+    for run, space, word, other in _UNSPACED_TOKEN.findall(text):  # they join to ``text``
+        if run:
             lowered = run.lower()
-            _longest_match(run, lowered if len(lowered) == len(run) else run, lexicon, out)
-        elif word is not None:
-            out.append((word, lexicon.lookup(word) if lexicon is not None else None))
-        else:
-            out.append((m.group(0), None))
+            _longest_match(run, pos, lowered if len(lowered) == len(run) else run, lexicon, out, keep_all)
+            pos += len(run)
+            continue
+        tok = word or space or other
+        hit = entries.get(word.lower()) if word else None
+        if hit is not None or keep_all:
+            out.append((pos, pos + len(tok), hit))
+        pos += len(tok)
     return out
 
 
-def _segment_spaced(text: str, lexicon: Optional[Lexicon]) -> list:
-    tokens = _SPACED_TOKEN.findall(text)
-    if lexicon is None:
-        return [(t, None) for t in tokens]
+def _spaced_spans(text: str, lexicon: Optional[Lexicon], keep_all: bool) -> list:
+    tokens = _SPACED_TOKEN.findall(text)  # they join to ``text``: a token ends at the sum of the lengths so far
+    entries = lexicon.entries if lexicon is not None else {}
+    max_words = lexicon.max_words if lexicon is not None else 1
     out: list = []
-    max_words = lexicon.max_words
-    i, n = 0, len(tokens)
+    if max_words == 1:  # one word per entry: every token on its own
+        for tok, end in zip(tokens, accumulate(map(len, tokens))):
+            first = tok[0]
+            if first.isalnum() or first == "_":
+                hit = entries.get(tok.lower())
+                if hit is not None or keep_all:
+                    out.append((end - len(tok), end, hit))
+            elif keep_all:
+                out.append((end - len(tok), end, None))
+        return out
+    i, n, pos = 0, len(tokens), 0
     while i < n:
         tok = tokens[i]
+        end = pos + len(tok)
         if not (tok[0].isalnum() or tok[0] == "_"):
-            out.append((tok, None))
-            i += 1
+            if keep_all:
+                out.append((pos, end, None))
+            i, pos = i + 1, end
             continue
-        if max_words > 1:  # multi-word entries: words separated by whitespace only
-            words, ends, k = [tok], [i], i
-            while len(words) < max_words and k + 2 < n and tokens[k + 1].isspace() and tokens[k + 2][0].isalnum():
-                k += 2
-                words.append(tokens[k])
-                ends.append(k)
-            matched = False
-            for m in range(len(words), 1, -1):
-                hit = lexicon.lookup(" ".join(words[:m]))
-                if hit is not None:
-                    out.append(("".join(tokens[i : ends[m - 1] + 1]), hit))
-                    i = ends[m - 1] + 1
-                    matched = True
-                    break
-            if matched:
-                continue
-        out.append((tok, lexicon.lookup(tok)))
-        i += 1
+        # multi-word entries: words separated by whitespace only
+        words, ends, k = [tok], [i], i
+        while len(words) < max_words and k + 2 < n and tokens[k + 1].isspace() and tokens[k + 2][0].isalnum():
+            k += 2
+            words.append(tokens[k])
+            ends.append(k)
+        matched = False
+        for m in range(len(words), 1, -1):
+            hit = entries.get(" ".join(words[:m]).lower())
+            if hit is not None:
+                stop = pos + sum(len(t) for t in tokens[i : ends[m - 1] + 1])
+                out.append((pos, stop, hit))
+                i, pos = ends[m - 1] + 1, stop
+                matched = True
+                break
+        if matched:
+            continue
+        hit = entries.get(tok.lower())
+        if hit is not None or keep_all:
+            out.append((pos, end, hit))
+        i, pos = i + 1, end
     return out
+
+
+def dictionary_words(text: str, lexicon: Lexicon, *, spaced: bool) -> list[tuple[int, int, tuple]]:
+    """The dictionary words of ``text`` in order, as ``(start, end, translations)``: the tokens of
+    :func:`segment` that have translations, with their offsets (what code-switching needs, without a
+    tuple per space and punctuation mark)."""
+    return _spaced_spans(text, lexicon, False) if spaced else _unspaced_spans(text, lexicon, False)
 
 
 def segment(text: str, lexicon: Optional[Lexicon] = None, *, spaced: bool = True) -> list[tuple[str, Optional[tuple]]]:
@@ -139,4 +177,5 @@ def segment(text: str, lexicon: Optional[Lexicon] = None, *, spaced: bool = True
     ``spaced`` is the text's language's registry flag. Without a lexicon an unspaced run falls
     apart into character clusters.
     """
-    return _segment_spaced(text, lexicon) if spaced else _segment_unspaced(text, lexicon)
+    spans = _spaced_spans(text, lexicon, True) if spaced else _unspaced_spans(text, lexicon, True)
+    return [(text[a:b], translations) for a, b, translations in spans]

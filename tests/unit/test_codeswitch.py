@@ -14,7 +14,7 @@ import pytest
 
 from sdrrl_ray.codeswitch.lexicon import Lexicon, dictionary_path, dictionary_plan, load_lexicons, load_muse
 from sdrrl_ray.codeswitch.switch import code_switch_text
-from sdrrl_ray.codeswitch.words import segment
+from sdrrl_ray.codeswitch.words import dictionary_words, segment
 from sdrrl_ray.seeding import row_rng
 from sdrrl_ray.stages.code_switch import CodeSwitcher, code_switch
 from tests.conftest import DEMO_DATA, DEMO_INSTRUCTIONS, real_data_path
@@ -158,6 +158,19 @@ def test_dictionary_words_are_found_inside_unsegmented_japanese(lexicons):
     hits = [s for s, t in tokens if t is not None]
     assert "アメリカ" in hits and "1863" not in hits
     assert "1863" in [s for s, _ in tokens]  # a digit run stays one token
+
+
+def test_dictionary_words_are_the_segments_with_translations_at_their_offsets():
+    lex = Lexicon.from_pairs([("ice cream", "アイス"), ("ice", "氷"), ("cat", "猫"), ("猫", "cat"), ("café", "x"),
+                              ("ฉัน", "I"), ("don't", "no")])
+    texts = ["I like ice cream, don't you? Cat!", "猫cat犬 café x\u0301y", "\u0301cat ice  cream", "ฉันไป cat", "",
+             "  ", "ice\ncream"]
+    for text in texts:
+        for spaced in (True, False):
+            words = dictionary_words(text, lex, spaced=spaced)
+            assert [(text[a:b], t) for a, b, t in words] == [(s, t) for s, t in segment(text, lex, spaced=spaced)
+                                                           if t is not None]
+    assert dictionary_words("I like ice cream.", lex, spaced=True) == [(7, 16, ("アイス",))]
 
 
 # ---------------------------------------------------------------------------------- switching
