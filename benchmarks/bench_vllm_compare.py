@@ -23,7 +23,7 @@ larger - at the smaller), which leaves out engine start-up on every side. ``--re
 every side at both counts in turn (so drift of the shared machine falls on all sides alike); the reported rate is
 the median over the rounds, with the lowest and highest.
 
-    .venv-vllm/bin/python benchmarks/bench_vllm_compare.py                    # 128 and 1024 prompts, 3 rounds
+    .venv-vllm/bin/python benchmarks/bench_vllm_compare.py                    # 256 and 2048 prompts, 3 rounds
     .venv-vllm/bin/python benchmarks/bench_vllm_compare.py --counts 16,48 --repeats 1 --no-save   # smoke
 
 Prints a table and a last-line JSON; writes benchmarks/results/generate_vllm_compare.{json,png}.
@@ -152,7 +152,7 @@ def main(argv=None) -> dict:
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", default="random:30m")
-    ap.add_argument("--counts", default="128,1024")
+    ap.add_argument("--counts", default="256,2048")
     ap.add_argument("--batch-size", type=int, default=GenerateConfig().pool.batch_size)
     ap.add_argument("--max-tokens", type=int, default=96)
     ap.add_argument("--stop-ids", type=int, default=160, help="end ids: answers stop at varied lengths")

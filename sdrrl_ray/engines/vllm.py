@@ -65,7 +65,19 @@ class VLLMEngine:
         else:
             kwargs["gpu_memory_utilization"] = o.gpu_memory_utilization
         kwargs.update(o.engine_kwargs)
-        self.llm = LLM(**kwargs)
+        self.loop = None
+        if o.concurrent_calls > 1:  # several threads call generate(): one engine loop serves them all
+            from sdrrl_ray.engines.vllm_loop import EngineLoop
+
+            def make_llm():  # on the loop's thread, which runs every torch op (vllm_loop's docstring)
+                if num_threads:
+                    torch.set_num_threads(num_threads)  # OpenMP's thread count is per calling thread
+                return LLM(**kwargs)
+
+            self.loop = EngineLoop(make_llm)
+            self.llm = self.loop.llm
+        else:
+            self.llm = LLM(**kwargs)
         # vLLM returns the HF tokenizer wrapped in a thread-safe subclass; keep it when it is a transformers
         # tokenizer (it is for HF models), otherwise (e.g. tokenizer_mode="mistral") load the HF one.
         from transformers import AutoTokenizer, PreTrainedTokenizerBase
@@ -78,11 +90,6 @@ class VLLMEngine:
         self.eos_ids = self._end_ids(model_path, trust_remote_code)
         # a fast tokenizer refuses concurrent use ("Already borrowed"): callers in threads share this lock
         self.tokenizer_lock = threading.RLock()
-        self.loop = None
-        if o.concurrent_calls > 1:  # several threads call generate(): one engine loop serves them all
-            from sdrrl_ray.engines.vllm_loop import EngineLoop
-
-            self.loop = EngineLoop(self.llm.llm_engine)
 
     def _end_ids(self, model_path: str, trust_remote_code: bool) -> set[int]:
         """The ids the HF engine stops on: generation_config.eos_token_id, else the tokenizer's eos."""
