@@ -11,7 +11,7 @@ column no earlier stage produces.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterable, Mapping, Sequence, Union
+from typing import Callable, Iterable, Mapping, Sequence, Union
 
 import numpy as np
 import pyarrow as pa
@@ -145,6 +145,17 @@ def to_arrow(batch: dict) -> pa.Table:
         arrays.append(arr)
         names.append(name)
     return pa.Table.from_arrays(arrays, names=names)
+
+
+def with_columns(table: pa.Table, names: Iterable[str], transform: Callable[[dict], Mapping]) -> pa.Table:
+    """``table`` with the columns ``transform`` returns set (replaced in place, else appended), where
+    ``transform`` gets only the columns ``names`` (those ``table`` has) as Python lists. For stages that read a
+    few columns of wide rows: the rest are never converted (``map_batches(batch_format="pyarrow")``)."""
+    new = to_arrow(dict(transform({c: table.column(c).to_pylist() for c in names if c in table.column_names})))
+    for name in new.column_names:
+        i = table.schema.get_field_index(name)
+        table = table.set_column(i, name, new.column(name)) if i >= 0 else table.append_column(name, new.column(name))
+    return table
 
 
 # ---------------------------------------------------------------------------------------------

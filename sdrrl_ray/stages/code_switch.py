@@ -12,11 +12,12 @@ from __future__ import annotations
 from typing import Any, Iterable, Mapping, Optional
 
 import numpy as np
+import pyarrow as pa
 
 from sdrrl_ray import languages as langs
 from sdrrl_ray.codeswitch.lexicon import Lexicon, dictionary_plan, load_lexicons
 from sdrrl_ray.codeswitch.switch import code_switch_text
-from sdrrl_ray.schema import VARIANTS, StageColumns, require_columns
+from sdrrl_ray.schema import VARIANTS, StageColumns, require_columns, with_columns
 from sdrrl_ray.seeding import row_rng
 
 INPUT_COLUMNS = {
@@ -33,6 +34,10 @@ OUTPUT_COLUMNS = {
     "switch_dict": "dictionary used (its name), 'none' when the direction has none, 'off' for rows not switched",
 }
 COLUMNS = StageColumns.of("code_switch", INPUT_COLUMNS, OUTPUT_COLUMNS)
+
+# ``map_batches`` format for :class:`CodeSwitcher`: Arrow in and out, so the columns it does not read (most of a
+# variant row) are never converted to and from numpy
+BATCH_FORMAT = "pyarrow"
 
 # Subsets whose questions are code-switched (paper: the four language combinations, not mt/comp).
 SWITCHED_SUBSETS = VARIANTS
@@ -116,5 +121,16 @@ class CodeSwitcher:
         self.lexicons = load_lexicons(folder, source, targets, max_words=max_ngram)
         self.p, self.seed, self.subsets = p, seed, tuple(subsets)
 
-    def __call__(self, batch: Mapping[str, Any]) -> dict:
+    def __call__(self, batch: Any) -> Any:
+        """A dict of columns -> :func:`code_switch`'s dict; an Arrow table (``BATCH_FORMAT``) -> the same table
+        with the output columns set, having read only the columns the stage needs into Python. (Never calls
+        ``self(...)`` again: Ray Data runs ``__call__`` on one thread of its own and waits for it.)"""
+        if isinstance(batch, pa.Table):
+            return with_columns(batch, (*INPUT_COLUMNS, "subset"), self._output_columns)
+        return self._switch(batch)
+
+    def _switch(self, batch: Mapping[str, Any]) -> dict:
         return code_switch(batch, lexicons=self.lexicons, p=self.p, seed=self.seed, subsets=self.subsets)
+
+    def _output_columns(self, batch: Mapping[str, Any]) -> dict:
+        return {c: v for c, v in self._switch(batch).items() if c in OUTPUT_COLUMNS}

@@ -17,13 +17,14 @@ Rows whose ``status`` (if the column is present) is not ``ok`` pass through with
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Optional
+from typing import Any, Iterable, Mapping, Optional
 
 import numpy as np
+import pyarrow as pa
 
 from sdrrl_ray.filters.langid import LanguageIdentifier
 from sdrrl_ray.filters.rules import OK, Verdict, check_basic, check_form
-from sdrrl_ray.schema import StageColumns, require_columns, to_arrow
+from sdrrl_ray.schema import StageColumns, require_columns, to_arrow, with_columns
 
 INPUT_COLUMNS = {
     "src_lang": "ISO 639-1 source language",
@@ -45,6 +46,9 @@ OUTPUT_COLUMNS = {
 }
 COLUMNS = StageColumns.of("filter", INPUT_COLUMNS, OUTPUT_COLUMNS)
 PARTS = ("question", "answer")
+# ``map_batches`` format for :class:`TranslationFilter`: Arrow in and out (the columns it does not read are never
+# converted to and from numpy)
+BATCH_FORMAT = "pyarrow"
 
 
 class TranslationFilter:
@@ -98,7 +102,16 @@ class TranslationFilter:
             return check_form(src, tgt, src_lang, tgt_lang, **self.rule_args)
         return OK
 
-    def __call__(self, batch: dict):
+    def __call__(self, batch: Any) -> pa.Table:
+        """A dict of columns or an Arrow table (``BATCH_FORMAT``: only the columns read are converted) -> an
+        Arrow table with the output columns set."""
+        if isinstance(batch, pa.Table):
+            return with_columns(batch, (*INPUT_COLUMNS, "status", "translate_error"), self.judge_batch)
+        batch.update(self.judge_batch(batch))
+        return to_arrow(batch)
+
+    def judge_batch(self, batch: Mapping[str, Any]) -> dict:
+        """The output columns for a dict-of-columns batch."""
         require_columns(batch, INPUT_COLUMNS, "filter")
         n = len(batch["src_lang"])
         status = batch.get("status")
@@ -125,8 +138,7 @@ class TranslationFilter:
                     out[f"{part}_ok"][i] = False
                     out[f"{part}_reason"][i] = "qe_below_threshold"
                     out[f"{part}_detail"][i] = f"CometKiwi {score:.3f} < {self.threshold}"
-        batch.update(out)
-        return to_arrow(batch)
+        return out
 
 
 def _missing(value: Any) -> bool:

@@ -149,7 +149,7 @@ def plan_steps(cfg: Config, inputs: PlanInputs) -> list[Step]:
                 **actor_pool_args(t.pool, _tensor_parallel(cfg, t.backend == "llm")))),
             Step(filter_stage.COLUMNS, lambda ds: ds.map_batches(
                 filter_stage.TranslationFilter, fn_constructor_kwargs=filter_kwargs(cfg),
-                **actor_pool_args(cfg.filter.pool))),
+                batch_format=filter_stage.BATCH_FORMAT, **actor_pool_args(cfg.filter.pool))),
         ]
     else:
         steps.append(Step(untranslated.COLUMNS, lambda ds: ds.map_batches(untranslated.untranslated, **LIGHT)))
@@ -161,7 +161,7 @@ def plan_steps(cfg: Config, inputs: PlanInputs) -> list[Step]:
             code_switch.CodeSwitcher,
             fn_constructor_args=(cs.dictionaries or None, cfg.languages.source, list(cfg.languages.targets)),
             fn_constructor_kwargs=dict(p=cs.p, seed=cfg.seed, max_ngram=cs.max_ngram),
-            **actor_pool_args(cs.pool))))
+            batch_format=code_switch.BATCH_FORMAT, **actor_pool_args(cs.pool))))
     if inputs.parallel_rows:  # small (n_pairs x tasks per target), built on the driver; never code-switched
         rows = inputs.parallel_rows
         steps.append(Step(PARALLEL_ROWS, lambda ds: ds.union(_rows_dataset(rows))))

@@ -10,11 +10,13 @@ import random
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
 import pytest
 
 from sdrrl_ray.codeswitch.lexicon import Lexicon, dictionary_path, dictionary_plan, load_lexicons, load_muse
 from sdrrl_ray.codeswitch.switch import code_switch_text
 from sdrrl_ray.codeswitch.words import dictionary_words, segment
+from sdrrl_ray.schema import to_arrow
 from sdrrl_ray.seeding import row_rng
 from sdrrl_ray.stages.code_switch import CodeSwitcher, code_switch
 from tests.conftest import DEMO_DATA, DEMO_INSTRUCTIONS, real_data_path
@@ -262,6 +264,24 @@ def test_numpy_batches_are_accepted(demo_lexicons, demo_questions):
     out = code_switch(batch, lexicons=demo_lexicons, p=0.5, seed=1)
     ref = code_switch(_batch(demo_questions[:20]), lexicons=demo_lexicons, p=0.5, seed=1)
     assert isinstance(out["question"], np.ndarray) and list(out["question"]) == ref["question"]
+
+
+def test_arrow_batches_get_the_same_columns_and_keep_the_others():
+    switcher = CodeSwitcher(os.path.join(DEMO_DATA, "dictionaries"), "en", ["ja"], p=0.5, seed=1)
+    with open(DEMO_INSTRUCTIONS, encoding="utf-8") as f:
+        questions = [json.loads(line)["instruction"] for line in f if line.strip()][:40]
+    batch = _batch(questions)
+    batch["question"][3] = None  # a missing question passes through
+    batch["subset"] = ["LL"] * 39 + ["mt"]
+    ref = switcher(dict(batch))
+    out = switcher(to_arrow(batch))
+    assert isinstance(out, pa.Table) and out.num_rows == 40
+    assert out.column_names[: len(batch)] == list(batch)  # columns kept in place, outputs appended
+    for name in ("question", "n_switched", "switch_candidates", "switch_dict"):
+        assert out.column(name).to_pylist() == list(ref[name]), name
+    assert out.column("score").to_pylist() == list(batch["score"]) and sum(ref["n_switched"]) > 10
+    again = switcher(out)  # a batch that already has the output columns: they are replaced, not added
+    assert again.column_names == out.column_names
 
 
 def test_missing_dictionary_passes_rows_through_and_reports_none(demo_lexicons):
