@@ -94,15 +94,11 @@ def _unspaced_spans(text: str, lexicon: Optional[Lexicon], keep_all: bool) -> li
     entries = lexicon.entries if lexicon is not None else {}
     out: list = []
     pos = 0
-    if not _UNSPACED_CHAR.search(text):  # no run of an unspaced script: the same tokens, from a simpler pattern
-        for space, word, other in _PLAIN_TOKEN.findall(text):
-            tok = word or space or other
-            hit = entries.get(word.lower()) if word else None
-            if hit is not None or keep_all:
-                out.append((pos, pos + len(tok), hit))
-            pos += len(tok)
-        return out
-    for run, space, word, other in _UNSPACED_TOKEN.findall(text):  # they join to ``text``
+    if _UNSPACED_CHAR.search(text):
+        tokens = _UNSPACED_TOKEN.findall(text)  # they join to ``text``
+    else:  # no run of an unspaced script: the same tokens, from a simpler pattern
+        tokens = [("", *t) for t in _PLAIN_TOKEN.findall(text)]
+    for run, space, word, other in tokens:
         if run:
             lowered = run.lower()
             _longest_match(run, pos, lowered if len(lowered) == len(run) else run, lexicon, out, keep_all)
