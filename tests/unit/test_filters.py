@@ -14,6 +14,7 @@ import pytest
 
 from sdrrl_ray.filters.langid import LanguageIdentifier
 from sdrrl_ray.filters.rules import check_rules, max_tandem_repeat
+from sdrrl_ray.schema import to_arrow
 from sdrrl_ray.stages.filter import TranslationFilter
 from tests.conftest import DEMO_DATA, real_data_path
 
@@ -255,7 +256,8 @@ def filter_batch(rows, status=None):
 # the stage
 
 
-def test_stage_passes_rows_through_and_types_its_columns():
+@pytest.mark.parametrize("form", ["dict", "arrow"])  # arrow: map_batches(batch_format=BATCH_FORMAT)
+def test_stage_passes_rows_through_and_types_its_columns(form):
     filt = TranslationFilter(languages=["en", "ja", "th"])
     rows = [
         ("en", "ja", "What is this?", "It is a cat.", "これは何ですか？", "猫です。"),
@@ -266,8 +268,9 @@ def test_stage_passes_rows_through_and_types_its_columns():
     batch = filter_batch(rows, status=["ok", "ok", "ok", "rejected"])
     batch["translate_error"] = np.array([None, None, "RuntimeError: boom", None], dtype=object)
     batch["extra"] = np.array([1, 2, 3, 4])
-    table = filt(batch)
+    table = filt(batch if form == "dict" else to_arrow(batch))
     assert isinstance(table, pa.Table) and table.num_rows == 4
+    assert table.column_names[: len(batch)] == list(batch)
     assert table.schema.field("question_ok").type == pa.bool_()
     assert table.schema.field("answer_qe").type == pa.float64()
     d = table.to_pydict()
