@@ -1,16 +1,15 @@
 """Do the CPU actor pools scale? Code-switching and the translation filter with 1 and 2 actors.
 
 Each pool is timed on its own, as Ray Data runs it in the transfer-set plan (the plan's own ``map_batches``
-arguments from ``actor_pool_args``), on input rows prepared once by the project's plan builder: the CPU plan
-of ``bench_cpu_stages.py`` (gold answers, 2 targets, 4 variants; the translation stand-in copies the source
-text) cut before the stage and written to Parquet. Then, on a fresh local Ray instance per run:
+arguments: ``code_switch_map_args`` / ``filter_map_args``), on input rows prepared once by the project's plan
+builder: the CPU plan of ``bench_cpu_stages.py`` (gold answers, 2 targets, 4 variants; the translation stand-in
+copies the source text) cut before the stage and written to Parquet. Then, on a fresh local Ray instance per run:
 ``read_parquet -> blocks of one batch (``batch_blocks``: in the plan these pools get many small blocks, the
 generation and translation pools' blocks of one batch passed on by the light steps; Ray Data reads the small files
 here as one block, which one actor would take alone) -> map_batches(<stage actor>, pool of A actors) -> iterate``.
-Reported: rows/s over the whole
-run and steady rows/s: each setting runs twice, on a quarter of the input files and on all of them, and the
-steady rate is the extra rows over the extra seconds (start-up and actor construction cancel); for A = 1 and 2,
-and the ratio 2 / 1. Rows are variant rows for code-switching (8 per input
+Reported: rows/s over the whole run and steady rows/s: each setting runs twice, on a quarter of the input files
+and on all of them, and the steady rate is the extra rows over the extra seconds (start-up and actor construction
+cancel); for A = 1 and 2, and the ratio 2 / 1. Rows are variant rows for code-switching (8 per input
 item) and (item, target, part) rows for the filter (4 per item).
 
     python benchmarks/bench_pools.py                          # 40,000 input items, both stages
@@ -71,10 +70,10 @@ def run(stage: str, actors: int, cfg, folder: str, batch_size: int, share: float
     import ray.data
 
     from sdrrl_ray.config import ActorPoolConfig
-    from sdrrl_ray.runtime import actor_pool_args, batch_blocks
+    from sdrrl_ray.runtime import batch_blocks
     from sdrrl_ray.stages import code_switch
     from sdrrl_ray.stages import filter as filter_stage
-    from sdrrl_ray.transfer.plan import filter_kwargs
+    from sdrrl_ray.transfer.plan import code_switch_map_args, filter_map_args
 
     ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
     try:
@@ -83,21 +82,15 @@ def run(stage: str, actors: int, cfg, folder: str, batch_size: int, share: float
         files = sorted(os.path.join(folder, f) for f in os.listdir(folder) if f.endswith(".parquet"))
         ds = ray.data.read_parquet(files[:max(1, round(len(files) * share))])
         if stage == "code_switch":
-            cs = cfg.code_switch
-            pool = dataclasses.replace(cs.pool, min_actors=actors, max_actors=actors, batch_size=batch_size)
-            langs = (cfg.languages.source, list(cfg.languages.targets))
-            # small blocks, as in the plan (a read of small files is one block: one busy actor)
-            ds = batch_blocks(ds, pool).map_batches(code_switch.CodeSwitcher,
-                                                    fn_constructor_args=(cs.dictionaries, *langs),
-                                                    fn_constructor_kwargs=dict(p=cs.p, seed=cfg.seed,
-                                                                               max_ngram=cs.max_ngram),
-                                                    batch_format=code_switch.BATCH_FORMAT, **actor_pool_args(pool))
+            pool = dataclasses.replace(cfg.code_switch.pool, min_actors=actors, max_actors=actors,
+                                       batch_size=batch_size)
+            stage_cls, args = code_switch.CodeSwitcher, code_switch_map_args(cfg, pool)
         else:
             pool = dataclasses.replace(ActorPoolConfig(), **{**dataclasses.asdict(cfg.filter.pool),
                                        "min_actors": actors, "max_actors": actors, "batch_size": batch_size})
-            ds = batch_blocks(ds, pool).map_batches(filter_stage.TranslationFilter,
-                                                    fn_constructor_kwargs=filter_kwargs(cfg),
-                                                    batch_format=filter_stage.BATCH_FORMAT, **actor_pool_args(pool))
+            stage_cls, args = filter_stage.TranslationFilter, filter_map_args(cfg, pool)
+        # small blocks, as in the plan (a read of small files is one block: one busy actor)
+        ds = batch_blocks(ds, pool).map_batches(stage_cls, **args)
         rows = 0
         t0 = time.perf_counter()
         for batch in ds.iter_batches(batch_size=batch_size, batch_format="pyarrow"):

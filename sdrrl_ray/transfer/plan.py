@@ -20,7 +20,7 @@ from typing import Callable, Optional
 import numpy as np
 
 from sdrrl_ray.assets import resolve_comet_model
-from sdrrl_ray.config import Config
+from sdrrl_ray.config import ActorPoolConfig, Config
 from sdrrl_ray.engines.base import EngineOptions
 from sdrrl_ray.ingest.files import InputFile
 from sdrrl_ray.layout import sink
@@ -113,6 +113,20 @@ def filter_kwargs(cfg: Config) -> dict:
     return dict(**f, languages=[cfg.languages.source, *cfg.languages.targets])
 
 
+def filter_map_args(cfg: Config, pool: ActorPoolConfig) -> dict:
+    """``map_batches`` arguments of the filter's actor pool (the plan's, and the pools benchmark's with its pool)."""
+    return dict(fn_constructor_kwargs=filter_kwargs(cfg), batch_format=filter_stage.BATCH_FORMAT,
+                **actor_pool_args(pool))
+
+
+def code_switch_map_args(cfg: Config, pool: ActorPoolConfig) -> dict:
+    """``map_batches`` arguments of the code-switching actor pool (the plan's, and the pools benchmark's)."""
+    cs = cfg.code_switch
+    return dict(fn_constructor_args=(cs.dictionaries or None, cfg.languages.source, list(cfg.languages.targets)),
+                fn_constructor_kwargs=dict(p=cs.p, seed=cfg.seed, max_ngram=cs.max_ngram),
+                batch_format=code_switch.BATCH_FORMAT, **actor_pool_args(pool))
+
+
 def _tensor_parallel(cfg: Config, uses_engine: bool) -> int:
     return cfg.generate.tensor_parallel_size if uses_engine and cfg.generate.engine == "vllm" else 1
 
@@ -148,8 +162,7 @@ def plan_steps(cfg: Config, inputs: PlanInputs) -> list[Step]:
                                            cache_url=inputs.translation_cache_url),
                 **actor_pool_args(t.pool, _tensor_parallel(cfg, t.backend == "llm")))),
             Step(filter_stage.COLUMNS, lambda ds: ds.map_batches(
-                filter_stage.TranslationFilter, fn_constructor_kwargs=filter_kwargs(cfg),
-                batch_format=filter_stage.BATCH_FORMAT, **actor_pool_args(cfg.filter.pool))),
+                filter_stage.TranslationFilter, **filter_map_args(cfg, cfg.filter.pool))),
         ]
     else:
         steps.append(Step(untranslated.COLUMNS, lambda ds: ds.map_batches(untranslated.untranslated, **LIGHT)))
@@ -158,10 +171,7 @@ def plan_steps(cfg: Config, inputs: PlanInputs) -> list[Step]:
         **LIGHT)))
     if cs.enabled:
         steps.append(Step(code_switch.COLUMNS, lambda ds: ds.map_batches(
-            code_switch.CodeSwitcher,
-            fn_constructor_args=(cs.dictionaries or None, cfg.languages.source, list(cfg.languages.targets)),
-            fn_constructor_kwargs=dict(p=cs.p, seed=cfg.seed, max_ngram=cs.max_ngram),
-            batch_format=code_switch.BATCH_FORMAT, **actor_pool_args(cs.pool))))
+            code_switch.CodeSwitcher, **code_switch_map_args(cfg, cs.pool))))
     if inputs.parallel_rows:  # small (n_pairs x tasks per target), built on the driver; never code-switched
         rows = inputs.parallel_rows
         steps.append(Step(PARALLEL_ROWS, lambda ds: ds.union(_rows_dataset(rows))))
