@@ -2,6 +2,9 @@
 ``ray.data.llm``.
 
 (a) one ``vllm.LLM.generate`` over all prompts (continuous batching over everything: the ceiling);
+(a') the project's engine alone (``VLLMEngine`` and its engine loop, no Ray): batches of ``--batch-size`` prompts from
+    ``--in-flight`` threads at once, as the stage's actor gets them from Ray Data, with the stage's per-row seeds:
+    what the stage's design costs against the ceiling, without Ray Data's processes on the same cores;
 (b) the project's generation stage as shipped (the plan's own ``generate`` step: blocks of one batch, the
     Generator actor pool, the project's ``VLLMEngine`` with ``generate.batches_in_flight`` batches served by one
     engine loop, ``sdrrl_ray/engines/vllm_loop.py``); ``--in-flight`` sets it (default: the config's default);
@@ -21,7 +24,9 @@ stage's ``gen_output_tokens`` does not, so its stopped rows are added). Each sid
 fresh process each; its steady rate is (output tokens at the larger count - at the smaller) / (seconds at the
 larger - at the smaller), which leaves out engine start-up on every side. ``--repeats`` rounds, each running
 every side at both counts in turn (so drift of the shared machine falls on all sides alike); the reported rate is
-the median over the rounds, with the lowest and highest.
+the median over the rounds, with the lowest and highest. CPU is sampled over each run's process tree (the child,
+and for a local Ray instance its GCS, raylet and workers): the steady cores of the busiest process (the engine's)
+and of all the others, by the same difference.
 
     .venv-vllm/bin/python benchmarks/bench_vllm_compare.py                    # 256 and 2048 prompts, 3 rounds
     .venv-vllm/bin/python benchmarks/bench_vllm_compare.py --counts 16,48 --repeats 1 --no-save   # smoke
@@ -35,13 +40,12 @@ import argparse
 import json
 import os
 import shutil
-import subprocess
 import sys
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
-SIDES = ("one_call", "stage", "stage_one_batch", "ray_data_llm")
+SIDES = ("one_call", "engine_loop", "stage", "stage_one_batch", "ray_data_llm")
 
 
 def bench_model(folder: str, n_stop: int) -> tuple[str, list]:
@@ -96,6 +100,38 @@ def side_one_call(args, model: str, stop: list, n: int) -> dict:
     outs = llm.generate([{"prompt_token_ids": x} for x in ids], params, use_tqdm=False)
     secs = time.perf_counter() - t0
     return dict(seconds=secs, start_s=t_start, tokens=sum(len(o.outputs[0].token_ids) for o in outs), rows=len(outs))
+
+
+def side_engine_loop(args, model: str, stop: list, n: int) -> dict:
+    """The stage's engine without Ray: ``--in-flight`` threads each hand it one batch at a time."""
+    os.environ["OMP_NUM_THREADS"] = str(args.threads)  # as Ray sets it in the stage's actor (num_cpus)
+    from concurrent.futures import ThreadPoolExecutor
+
+    from benchmarks.bench_generate import generation_config
+    from sdrrl_ray.engines.base import SamplingSettings
+    from sdrrl_ray.engines.build import build_engine
+    from sdrrl_ray.seeding import row_seed
+    from sdrrl_ray.transfer.plan import engine_options, generation_seed, sampling_settings
+
+    cfg = generation_config("vllm", model, args.batch_size, args.max_tokens, args.threads, "bfloat16",
+                            temperature=1.0, engine_kwargs=json.loads(args.engine_kwargs),
+                            batches_in_flight=args.in_flight)
+    t0 = time.perf_counter()
+    eng = build_engine("vllm", model, engine_options(cfg))
+    t_start = time.perf_counter() - t0
+    sampling = SamplingSettings(**sampling_settings(cfg))
+    rendered = prompts(model, n)
+    seeds = [row_seed(generation_seed(cfg), f"b{i}", "generate") for i in range(n)]  # the stage's item ids
+    spans = [range(i, min(n, i + args.batch_size)) for i in range(0, n, args.batch_size)]
+    t0 = time.perf_counter()
+    with ThreadPoolExecutor(args.in_flight) as pool:
+        outs = list(pool.map(lambda b: eng.generate([rendered[i] for i in b], sampling, [seeds[i] for i in b]),
+                             spans))
+    secs = time.perf_counter() - t0
+    res = [r for out in outs for r in out]
+    # the end token counts, as on the other sides
+    return dict(seconds=secs, start_s=t_start, tokens=sum(r.n_output_tokens + (r.finish_reason == "stop") for r in res),
+                rows=len(res))
 
 
 def side_stage(args, model: str, stop: list, n: int, in_flight: int | None = None) -> dict:
@@ -178,6 +214,7 @@ def main(argv=None) -> dict:
         print(json.dumps(globals()[f"side_{args.side}"](args, model, stop, args.n)))
         return {}
     from benchmarks.common import RESULTS, machine, save, table
+    from benchmarks.cpu_split import run_sampled
 
     passed = list(argv if argv is not None else sys.argv[1:])
     counts = [int(c) for c in args.counts.split(",")]
@@ -186,19 +223,20 @@ def main(argv=None) -> dict:
     for round_ in range(args.repeats):
         for side in sides:
             for n in counts:
-                out = subprocess.run([sys.executable, os.path.abspath(__file__), *passed, "--side", side, "--n",
-                                      str(n)], capture_output=True, text=True, cwd=ROOT)
+                out, cpu = run_sampled([sys.executable, os.path.abspath(__file__), *passed, "--side", side, "--n",
+                                        str(n)], cwd=ROOT)
                 if out.returncode:
                     raise SystemExit(f"{side} at {n} prompts failed:\n{out.stderr[-3000:]}")
                 runs.append(dict(side=side, prompts=n, round=round_,
-                                 **json.loads(out.stdout.strip().splitlines()[-1])))
+                                 **json.loads(out.stdout.strip().splitlines()[-1]), **cpu))
     rows = [side_row(side, runs, counts, args.repeats) for side in sides]
     rate = {r["side"]: r["steady_tokens_per_s"] for r in rows}
-    summary = dict(one_call_tokens_per_s=rate.get("one_call"), stage_tokens_per_s=rate.get("stage"),
+    summary = dict(one_call_tokens_per_s=rate.get("one_call"), engine_loop_tokens_per_s=rate.get("engine_loop"),
+                   stage_tokens_per_s=rate.get("stage"),
                    stage_one_batch_tokens_per_s=rate.get("stage_one_batch"),
                    ray_data_llm_tokens_per_s=rate.get("ray_data_llm"))
-    for side in ("stage", "stage_one_batch", "ray_data_llm"):
-        for base in ("one_call", "ray_data_llm"):
+    for side in ("engine_loop", "stage", "stage_one_batch", "ray_data_llm"):
+        for base in ("one_call", "engine_loop", "ray_data_llm"):
             if side != base and rate.get(side) and rate.get(base):
                 summary[f"{side}_vs_{base}"] = round(rate[side] / rate[base], 3)
     print(table(rows, list(rows[0])))
@@ -212,18 +250,26 @@ def main(argv=None) -> dict:
 
 
 def side_row(side: str, runs: list, counts: list, repeats: int) -> dict:
-    """A side's steady rate per round ((tokens hi - lo) / (seconds hi - lo)); median, lowest, highest."""
+    """A side's steady rate per round ((tokens hi - lo) / (seconds hi - lo)); median, lowest, highest; the
+    steady cores of the engine's process and of the rest of the tree (CPU seconds hi - lo over the same seconds)."""
     import statistics
 
-    rates, his = [], []
+    rates, engine, rest, his = [], [], [], []
     for round_ in range(repeats):
         lo, hi = (next(r for r in runs if r["side"] == side and r["prompts"] == c and r["round"] == round_)
                   for c in (counts[0], counts[-1]))
         extra_s = hi["seconds"] - lo["seconds"]  # one count (a smoke run): no steady rate
-        rates.append((hi["tokens"] - lo["tokens"]) / extra_s if extra_s > 0 and hi is not lo else float("nan"))
+
+        def steady(key: str) -> float:
+            return (hi[key] - lo[key]) / extra_s if extra_s > 0 and hi is not lo else float("nan")
+
+        rates.append(steady("tokens"))
+        engine.append(steady("cpu_s_engine"))
+        rest.append(steady("cpu_s_rest"))
         his.append(hi)
     return dict(side=side, rounds=repeats, steady_tokens_per_s=round(statistics.median(rates), 1),
                 lowest=round(min(rates), 1), highest=round(max(rates), 1),
+                engine_cores=round(statistics.median(engine), 2), other_cores=round(statistics.median(rest), 2),
                 seconds_hi=round(statistics.median(h["seconds"] for h in his), 2),
                 mean_output_tokens=round(his[-1]["tokens"] / his[-1]["rows"], 1))
 
@@ -236,18 +282,21 @@ def plot(path: str, rows: list, args, counts: list) -> None:
 
     from benchmarks.common import save_figure
 
-    labels = {"one_call": "one LLM.generate\n(ceiling)", "stage": f"sdrrl stage\n{args.in_flight} batches in flight",
+    labels = {"one_call": "one LLM.generate\n(ceiling)", "engine_loop": "sdrrl engine loop\nno Ray",
+              "stage": f"sdrrl stage\n{args.in_flight} batches in flight",
               "stage_one_batch": "sdrrl stage\none batch at a time",
               "ray_data_llm": f"ray.data.llm\n{args.in_flight} batches in flight"}
-    fig, ax = plt.subplots(figsize=(7, 3.6))
+    fig, ax = plt.subplots(figsize=(8, 3.8))
     x = range(len(rows))
     med = [r["steady_tokens_per_s"] for r in rows]
     err = [[m - r["lowest"] for m, r in zip(med, rows)], [r["highest"] - m for m, r in zip(med, rows)]]
-    colors = ["#999999" if r["side"] == "one_call" else "#4472c4" if r["side"] == "stage" else "#a5b8e0"
-              for r in rows]
+    shade = {"one_call": "#999999", "engine_loop": "#7f7f7f", "stage": "#4472c4"}
+    colors = [shade.get(r["side"], "#a5b8e0") for r in rows]
     ax.bar(x, med, yerr=err, capsize=4, color=colors)
-    for i, m in enumerate(med):
+    for i, (m, r) in enumerate(zip(med, rows)):
         ax.text(i, m, f" {m:,.0f}", ha="left", va="bottom", fontsize=8)
+        ax.text(i, 0, f"engine {r['engine_cores']:.2f}\nothers {r['other_cores']:.2f}\ncores", ha="center",
+                va="bottom", fontsize=7, color="white")
     ax.set_xticks(list(x), [labels.get(r["side"], r["side"]) for r in rows], fontsize=8)
     ax.set_ylabel("steady output tokens/s")
     ax.set_title(f"vLLM on CPU ({args.threads} threads), 30M Llama bf16, {counts[-1]} prompts, batch {args.batch_size}"

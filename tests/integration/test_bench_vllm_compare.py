@@ -1,6 +1,7 @@
-"""Smoke run of benchmarks/bench_vllm_compare.py in the vLLM environment: the ceiling (one LLM.generate),
-the project's stage and ray.data.llm's processor all run on the same model and prompts, and the two sides that
-take the same per-row seeds produce the same number of tokens."""
+"""Smoke run of benchmarks/bench_vllm_compare.py in the vLLM environment: the ceiling (one LLM.generate), the
+project's engine loop without Ray, the project's stage and ray.data.llm's processor all run on the same model and
+prompts, the sides that take the same per-row seeds produce the same number of tokens, and each run's CPU is
+split between the engine's process and the rest."""
 
 from __future__ import annotations
 
@@ -24,13 +25,18 @@ def test_three_sides_run_and_the_seeded_sides_agree(tmp_path):
     summary = json.loads(done.stdout.strip().splitlines()[-1])
     saved = json.loads((tmp_path / "generate_vllm_compare.json").read_text())
     by = {(r["side"], r["prompts"]): r for r in saved["runs"]}
-    assert {s for s, _ in by} == {"one_call", "stage", "stage_one_batch", "ray_data_llm"}
+    sides = ("one_call", "engine_loop", "stage", "stage_one_batch", "ray_data_llm")
+    assert {s for s, _ in by} == set(sides)
     for n in (6,):
-        assert {by[side, n]["rows"] for side in ("one_call", "stage", "stage_one_batch", "ray_data_llm")} == {n}
+        assert {by[side, n]["rows"] for side in sides} == {n}
         # same model, prompts, stop ids and per-row seeds: the same answers, up to bf16 differences between
         # batch compositions (exact equality of the engine loop's answers: test_vllm_engine.py)
-        for a, b in (("one_call", "ray_data_llm"), ("stage", "stage_one_batch")):
+        for a, b in (("one_call", "ray_data_llm"), ("stage", "stage_one_batch"), ("stage", "engine_loop")):
             assert abs(by[a, n]["tokens"] - by[b, n]["tokens"]) <= 0.1 * by[a, n]["tokens"], (a, b)
         assert 0 < by["stage", n]["tokens"] <= n * 16
-    assert set(summary) >= {"one_call_tokens_per_s", "stage_tokens_per_s", "ray_data_llm_tokens_per_s"}  # NaN: 1 count
+        for side in sides:  # the engine's process loads a model: seconds of CPU; Ray's sides run other processes
+            assert by[side, n]["cpu_s_engine"] > 1, (side, by[side, n])
+        assert by["stage", n]["cpu_s_rest"] > by["one_call", n]["cpu_s_rest"]
+    assert set(summary) >= {"one_call_tokens_per_s", "engine_loop_tokens_per_s", "stage_tokens_per_s",
+                            "ray_data_llm_tokens_per_s"}  # NaN: 1 count
     assert (tmp_path / "generate_vllm_compare.png").exists()
