@@ -202,6 +202,7 @@ def main(argv=None) -> dict:
     # use offset"): one call over hundreds of prompts needs prefills that are never split
     ap.add_argument("--engine-kwargs", default='{"enable_chunked_prefill": false}',
                     help="JSON, given to the engine on every side")
+    ap.add_argument("--tag", default="", help="result files generate_vllm_compare_<tag>.{json,png}")
     ap.add_argument("--no-save", action="store_true")
     ap.add_argument("--side", help=argparse.SUPPRESS)
     ap.add_argument("--n", type=int, help=argparse.SUPPRESS)
@@ -241,10 +242,11 @@ def main(argv=None) -> dict:
                 summary[f"{side}_vs_{base}"] = round(rate[side] / rate[base], 3)
     print(table(rows, list(rows[0])))
     if not args.no_save:
-        save("generate_vllm_compare", dict(machine=machine(), settings={k: v for k, v in vars(args).items()
-                                                                       if k not in ("side", "n")},
-                                           stop_token_ids=len(stop), runs=runs, results=rows, **summary))
-        plot(os.path.join(RESULTS, "generate_vllm_compare.png"), rows, args, counts)
+        name = "generate_vllm_compare" + (f"_{args.tag}" if args.tag else "")
+        settings = {k: v for k, v in vars(args).items() if k not in ("side", "n")}
+        save(name, dict(machine=machine(), settings=settings, stop_token_ids=len(stop), runs=runs, results=rows,
+                        **summary))
+        plot(os.path.join(RESULTS, f"{name}.png"), rows, args, counts)
     print(json.dumps(summary))
     return summary
 
