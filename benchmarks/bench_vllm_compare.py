@@ -26,12 +26,14 @@ larger - at the smaller), which leaves out engine start-up on every side. ``--re
 every side at both counts in turn (so drift of the shared machine falls on all sides alike); the reported rate is
 the median over the rounds, with the lowest and highest. CPU is sampled over each run's process tree (the child,
 and for a local Ray instance its GCS, raylet and workers): the steady cores of the busiest process (the engine's)
-and of all the others, by the same difference.
+and of all the others, by the same difference (``engine_cores``: the busiest process; ``ray.data.llm`` on CPU runs
+vLLM's engine core in a process of its own, so its engine's CPU splits between the two columns).
 
     .venv-vllm/bin/python benchmarks/bench_vllm_compare.py                    # 256 and 2048 prompts, 3 rounds
     .venv-vllm/bin/python benchmarks/bench_vllm_compare.py --counts 16,48 --repeats 1 --no-save   # smoke
 
-Prints a table and a last-line JSON; writes benchmarks/results/generate_vllm_compare.{json,png}.
+Prints a table and a last-line JSON; writes benchmarks/results/generate_vllm_compare[_<tag>].{json,png};
+``--replot`` redraws the PNG from the saved JSON.
 """
 
 from __future__ import annotations
@@ -204,6 +206,7 @@ def main(argv=None) -> dict:
                     help="JSON, given to the engine on every side")
     ap.add_argument("--tag", default="", help="result files generate_vllm_compare_<tag>.{json,png}")
     ap.add_argument("--no-save", action="store_true")
+    ap.add_argument("--replot", action="store_true", help="redraw the PNG from the saved JSON (same --tag)")
     ap.add_argument("--side", help=argparse.SUPPRESS)
     ap.add_argument("--n", type=int, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
@@ -216,6 +219,15 @@ def main(argv=None) -> dict:
         return {}
     from benchmarks.common import RESULTS, machine, save, table
     from benchmarks.cpu_split import run_sampled
+
+    name = "generate_vllm_compare" + (f"_{args.tag}" if args.tag else "")
+    if args.replot:
+        with open(os.path.join(RESULTS, f"{name}.json")) as fh:
+            saved = json.load(fh)
+        settings = argparse.Namespace(**saved["settings"])
+        counts = [int(c) for c in settings.counts.split(",")]
+        plot(os.path.join(RESULTS, f"{name}.png"), saved["results"], settings, counts)
+        return {}
 
     passed = list(argv if argv is not None else sys.argv[1:])
     counts = [int(c) for c in args.counts.split(",")]
@@ -242,7 +254,6 @@ def main(argv=None) -> dict:
                 summary[f"{side}_vs_{base}"] = round(rate[side] / rate[base], 3)
     print(table(rows, list(rows[0])))
     if not args.no_save:
-        name = "generate_vllm_compare" + (f"_{args.tag}" if args.tag else "")
         settings = {k: v for k, v in vars(args).items() if k not in ("side", "n")}
         save(name, dict(machine=machine(), settings=settings, stop_token_ids=len(stop), runs=runs, results=rows,
                         **summary))
@@ -295,13 +306,14 @@ def plot(path: str, rows: list, args, counts: list) -> None:
     shade = {"one_call": "#999999", "engine_loop": "#7f7f7f", "stage": "#4472c4"}
     colors = [shade.get(r["side"], "#a5b8e0") for r in rows]
     ax.bar(x, med, yerr=err, capsize=4, color=colors)
-    for i, (m, r) in enumerate(zip(med, rows)):
+    for i, m in enumerate(med):
         ax.text(i, m, f" {m:,.0f}", ha="left", va="bottom", fontsize=8)
-        ax.text(i, 0, f"engine {r['engine_cores']:.2f}\nothers {r['other_cores']:.2f}\ncores", ha="center",
-                va="bottom", fontsize=7, color="white")
-    ax.set_xticks(list(x), [labels.get(r["side"], r["side"]) for r in rows], fontsize=8)
+    ax.set_xticks(list(x), [f"{labels.get(r['side'], r['side'])}\nCPU {r['engine_cores']:.2f} + {r['other_cores']:.2f}"
+                            for r in rows], fontsize=8)
+    ax.set_xlabel("CPU: cores of the busiest process (the engine's) + of Ray's other processes", fontsize=8)
     ax.set_ylabel("steady output tokens/s")
-    ax.set_title(f"vLLM on CPU ({args.threads} threads), 30M Llama bf16, {counts[-1]} prompts, batch {args.batch_size}"
+    threads = f"{args.threads} engine thread" + ("s" if args.threads > 1 else "")
+    ax.set_title(f"vLLM on CPU ({threads}), 30M Llama bf16, {counts[-1]} prompts, batch {args.batch_size}"
                  f"\nmedian of {args.repeats} rounds, bars: lowest to highest", fontsize=9)
     save_figure(fig, path)
 
