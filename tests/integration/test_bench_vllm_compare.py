@@ -39,4 +39,9 @@ def test_three_sides_run_and_the_seeded_sides_agree(tmp_path):
         assert by["stage", n]["cpu_s_rest"] > by["one_call", n]["cpu_s_rest"]
     assert set(summary) >= {"one_call_tokens_per_s", "engine_loop_tokens_per_s", "stage_tokens_per_s",
                             "ray_data_llm_tokens_per_s"}  # NaN: 1 count
-    assert (tmp_path / "generate_vllm_compare.png").exists()
+    png = tmp_path / "generate_vllm_compare.png"
+    assert png.exists()
+    png.unlink()  # --replot draws it again from the saved JSON alone
+    again = subprocess.run([sys.executable, os.path.join(ROOT, "benchmarks", "bench_vllm_compare.py"), "--replot"],
+                           capture_output=True, text=True, timeout=120, cwd=ROOT, env=env)
+    assert again.returncode == 0 and png.stat().st_size > 10_000, again.stderr[-2000:]
