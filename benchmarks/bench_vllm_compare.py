@@ -271,20 +271,21 @@ def side_row(side: str, runs: list, counts: list, repeats: int) -> dict:
     for round_ in range(repeats):
         lo, hi = (next(r for r in runs if r["side"] == side and r["prompts"] == c and r["round"] == round_)
                   for c in (counts[0], counts[-1]))
-        extra_s = hi["seconds"] - lo["seconds"]  # one count (a smoke run): no steady rate
-
-        def steady(key: str) -> float:
-            return (hi[key] - lo[key]) / extra_s if extra_s > 0 and hi is not lo else float("nan")
-
-        rates.append(steady("tokens"))
-        engine.append(steady("cpu_s_engine"))
-        rest.append(steady("cpu_s_rest"))
+        rates.append(_steady(lo, hi, "tokens"))
+        engine.append(_steady(lo, hi, "cpu_s_engine"))
+        rest.append(_steady(lo, hi, "cpu_s_rest"))
         his.append(hi)
     return dict(side=side, rounds=repeats, steady_tokens_per_s=round(statistics.median(rates), 1),
                 lowest=round(min(rates), 1), highest=round(max(rates), 1),
                 engine_cores=round(statistics.median(engine), 2), other_cores=round(statistics.median(rest), 2),
                 seconds_hi=round(statistics.median(h["seconds"] for h in his), 2),
                 mean_output_tokens=round(his[-1]["tokens"] / his[-1]["rows"], 1))
+
+
+def _steady(lo: dict, hi: dict, key: str) -> float:
+    """(``key`` at the larger count - at the smaller) per extra second; NaN with one count (a smoke run)."""
+    extra_s = hi["seconds"] - lo["seconds"]
+    return (hi[key] - lo[key]) / extra_s if extra_s > 0 and hi is not lo else float("nan")
 
 
 def plot(path: str, rows: list, args, counts: list) -> None:
