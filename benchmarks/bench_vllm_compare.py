@@ -110,17 +110,23 @@ def side_one_call(args, model: str, stop: list, n: int) -> dict:
     return dict(seconds=secs, start_s=t_start, tokens=sum(len(o.outputs[0].token_ids) for o in outs), rows=len(outs))
 
 
+def stage_config(args, model: str):
+    """The config the stage's side runs from (``bench_generate.generation_config``): engine, decoding and pool."""
+    from benchmarks.bench_generate import generation_config
+
+    return generation_config("vllm", model, args.batch_size, args.max_tokens, args.threads, "bfloat16",
+                             temperature=1.0, engine_kwargs=json.loads(args.engine_kwargs),
+                             batches_in_flight=args.in_flight)
+
+
 def stage_engine(args, model: str):
     """The stage's engine as the plan builds it (``VLLMEngine`` with its engine loop for ``--in-flight`` calls), its
     sampling settings and its generation seed."""
-    from benchmarks.bench_generate import generation_config
     from sdrrl_ray.engines.base import SamplingSettings
     from sdrrl_ray.engines.build import build_engine
     from sdrrl_ray.transfer.plan import engine_options, generation_seed, sampling_settings
 
-    cfg = generation_config("vllm", model, args.batch_size, args.max_tokens, args.threads, "bfloat16",
-                            temperature=1.0, engine_kwargs=json.loads(args.engine_kwargs),
-                            batches_in_flight=args.in_flight)
+    cfg = stage_config(args, model)
     return build_engine("vllm", model, engine_options(cfg)), SamplingSettings(**sampling_settings(cfg)), \
         generation_seed(cfg)
 
@@ -149,12 +155,19 @@ def side_engine_loop(args, model: str, stop: list, n: int) -> dict:
                 rows=len(res))
 
 
+def start_ray(args) -> None:
+    """The local Ray instance of every Ray side: the engine's cores and two more, no dashboard."""
+    import ray
+
+    ray.init(address="local", num_cpus=args.threads + 2, include_dashboard=False, log_to_driver=False)
+
+
 def side_stage(args, model: str, stop: list, n: int, in_flight: int | None = None) -> dict:
     import ray
 
     from benchmarks.bench_generate import load_prompts, pipeline
 
-    ray.init(address="local", num_cpus=args.threads + 2, include_dashboard=False, log_to_driver=False)
+    start_ray(args)
     try:
         r = pipeline("vllm", model, load_prompts(n), args.batch_size, 1, args.max_tokens, args.threads,
                      dtype="bfloat16", temperature=1.0, steady=False, engine_kwargs=json.loads(args.engine_kwargs),
@@ -174,7 +187,7 @@ def side_ray_data_llm(args, model: str, stop: list, n: int) -> dict:
     import ray.data
     from ray.data.llm import build_processor, vLLMEngineProcessorConfig
 
-    ray.init(address="local", num_cpus=args.threads + 2, include_dashboard=False, log_to_driver=False)
+    start_ray(args)
     try:
         ray.data.DataContext.get_current().enable_progress_bars = False
         config = vLLMEngineProcessorConfig(

@@ -27,8 +27,7 @@ class EngineCalls:
         res = self.engine.generate([str(p) for p in batch["prompt"]], self.sampling, seeds)
         return {"tokens": np.array([r.n_output_tokens + (r.finish_reason == "stop") for r in res], dtype=np.int64)}
 
-    def call(self, batch: dict) -> dict:
-        return self(batch)
+    call = __call__  # a Ray actor's method by name
 
     def ready(self) -> bool:
         return True
@@ -49,7 +48,9 @@ def side_ray_actor(args, model: str, stop: list, n: int) -> dict:
     each on it, as Ray Data keeps batches on the stage's actor."""
     import ray
 
-    ray.init(address="local", num_cpus=args.threads + 2, include_dashboard=False, log_to_driver=False)
+    from benchmarks.bench_vllm_compare import start_ray
+
+    start_ray(args)
     try:
         t0 = time.perf_counter()
         host = ray.remote(num_cpus=args.threads, max_concurrency=args.in_flight)(EngineCalls).remote(args, model)
@@ -78,13 +79,12 @@ def side_ray_data_udf(args, model: str, stop: list, n: int) -> dict:
     import ray
     import ray.data
 
-    from benchmarks.bench_vllm_compare import prompts
-    from sdrrl_ray.config import ActorPoolConfig
+    from benchmarks.bench_vllm_compare import prompts, stage_config, start_ray
     from sdrrl_ray.runtime import actor_pool_args, batch_blocks
 
-    ray.init(address="local", num_cpus=args.threads + 2, include_dashboard=False, log_to_driver=False)
+    start_ray(args)
     try:
-        pool = ActorPoolConfig(num_cpus=args.threads, batch_size=args.batch_size)
+        pool = stage_config(args, model).generate.pool
         table = pa.table({"item_id": [f"b{i}" for i in range(n)], "prompt": prompts(model, n)})
         t0 = time.perf_counter()
         ds = batch_blocks(ray.data.from_arrow(table), pool).map_batches(
